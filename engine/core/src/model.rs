@@ -1,0 +1,232 @@
+//! The compiled bundle: immutable, checked definitions the engine runs on.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use serde::Serialize;
+
+use crate::diag::SourceSpan;
+use crate::raw::{FieldClass, FieldType, RawAttachment, RawCategory, Text, Widget};
+use crate::rules::RuleHost;
+use crate::schema::DocSchemas;
+use crate::workflow::Workflow;
+
+/// Built-in checks a field can name with `format:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Format {
+    Date,
+    DeclarationNo,
+    Iso6346,
+    Uscc,
+}
+
+impl Format {
+    pub const ALL: [Format; 4] = [Format::Date, Format::DeclarationNo, Format::Iso6346, Format::Uscc];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Date => "date",
+            Format::DeclarationNo => "declaration-no",
+            Format::Iso6346 => "iso6346",
+            Format::Uscc => "uscc",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Field {
+    pub id: String,
+    pub label: Text,
+    pub class: FieldClass,
+    /// Back-filled fields the user may still change (标记唛码).
+    pub editable: bool,
+    /// Must be present when the document is declared.
+    pub required: bool,
+    #[serde(rename = "type")]
+    pub field_type: FieldType,
+    pub format: Option<Format>,
+    pub param: Option<String>,
+    pub max_length: Option<u32>,
+    pub max_bytes: Option<u32>,
+    /// Further JSON Schema keywords the definition adds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema: Option<serde_json::Value>,
+    pub hint: Option<Text>,
+    pub widget: Widget,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Table {
+    pub id: String,
+    pub label: Text,
+    pub min_rows: u32,
+    pub max_rows: Option<u32>,
+    pub excel_import: bool,
+    pub hint: Option<Text>,
+    pub fields: IndexMap<String, Field>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Section {
+    pub id: String,
+    pub label: Text,
+    pub fields: Vec<String>,
+    pub table: Option<String>,
+}
+
+pub type AttachmentSlot = RawAttachment;
+pub type Category = RawCategory;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Lookup {
+    pub id: String,
+    pub source: String,
+    pub key: String,
+    /// Target field or table → the lookup record's key.
+    pub fill: IndexMap<String, String>,
+}
+
+/// A document type ready to validate documents.
+#[derive(Debug, Serialize)]
+pub struct DocType {
+    pub id: String,
+    pub name: Text,
+    pub format_code: Option<String>,
+    pub category: Option<Category>,
+    pub workflow: Option<String>,
+    pub numbering: Option<String>,
+    /// Chain of types this one was built from, nearest first.
+    pub extends: Vec<String>,
+    pub sections: Vec<Section>,
+    pub fields: IndexMap<String, Field>,
+    pub tables: IndexMap<String, Table>,
+    pub attachments: IndexMap<String, AttachmentSlot>,
+    pub lookups: IndexMap<String, Lookup>,
+    /// Rule files (under rules/) run after the schema.
+    pub rules: Vec<String>,
+    #[serde(skip)]
+    pub sample: Option<serde_json::Value>,
+    #[serde(skip)]
+    pub origin: SourceSpan,
+    #[serde(skip)]
+    pub(crate) schemas: DocSchemas,
+}
+
+impl DocType {
+    /// The JSON Schema (2020-12) a declared document must satisfy.
+    pub fn json_schema(&self) -> &serde_json::Value {
+        &self.schemas.submit_json
+    }
+
+    /// The field a validation path points at: `decl_no` or `goods/3/qty2`.
+    pub fn field_at(&self, path: &str) -> Option<&Field> {
+        let mut parts = path.split('/');
+        let first = parts.next()?;
+        match (parts.next(), parts.next()) {
+            (None, _) => self.fields.get(first),
+            (Some(_row), Some(name)) => self.tables.get(first)?.fields.get(name),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ParamRow {
+    pub code: String,
+    pub zh: String,
+    pub en: Option<String>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub extra: IndexMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ParamTable {
+    pub id: String,
+    pub name: Text,
+    pub source: Option<String>,
+    pub rows: Vec<ParamRow>,
+    #[serde(skip)]
+    pub(crate) index: BTreeMap<String, usize>,
+}
+
+impl ParamTable {
+    pub fn get(&self, code: &str) -> Option<&ParamRow> {
+        self.index.get(code).map(|&i| &self.rows[i])
+    }
+
+    pub fn contains(&self, code: &str) -> bool {
+        self.index.contains_key(code)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NumberingScheme {
+    pub id: String,
+    pub name: Text,
+    pub prefix: String,
+    pub year: bool,
+    pub serial_width: u8,
+}
+
+impl NumberingScheme {
+    /// The number for a serial in a year: `A` + `2026` + `000000001`.
+    pub fn format(&self, year: i32, serial: u64) -> String {
+        let width = usize::from(self.serial_width);
+        if self.year {
+            format!("{}{year:04}{serial:0width$}", self.prefix)
+        } else {
+            format!("{}{serial:0width$}", self.prefix)
+        }
+    }
+}
+
+/// A source file of the bundle, kept so a version can be stored and rebuilt.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceFile {
+    /// Path relative to the bundle root, `/`-separated.
+    pub path: String,
+    #[serde(skip)]
+    pub bytes: Arc<[u8]>,
+}
+
+/// The whole bundle, compiled and checked. Immutable: a change to the
+/// definitions makes a new one.
+#[derive(Debug)]
+pub struct CompiledBundle {
+    /// SHA-256 over every source file's path and content.
+    pub hash: String,
+    pub doctypes: IndexMap<String, Arc<DocType>>,
+    /// Abstract bases, kept for lint and documentation; not instantiable.
+    pub bases: IndexMap<String, Arc<DocType>>,
+    pub workflows: IndexMap<String, Workflow>,
+    pub params: Arc<IndexMap<String, ParamTable>>,
+    pub numbering: IndexMap<String, NumberingScheme>,
+    pub templates: Vec<String>,
+    pub sources: Vec<SourceFile>,
+    pub(crate) rules: RuleHost,
+}
+
+impl CompiledBundle {
+    pub fn doctype(&self, id: &str) -> Option<&Arc<DocType>> {
+        self.doctypes.get(id)
+    }
+
+    pub fn workflow(&self, id: &str) -> Option<&Workflow> {
+        self.workflows.get(id)
+    }
+
+    pub fn param(&self, id: &str) -> Option<&ParamTable> {
+        self.params.get(id)
+    }
+
+    /// The short form of the hash shown to people.
+    pub fn short_hash(&self) -> &str {
+        &self.hash[..12]
+    }
+}

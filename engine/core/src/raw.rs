@@ -1,0 +1,292 @@
+//! The bundle as written: one serde structure per YAML definition, with the
+//! source positions the compiler needs to point at problems. Nothing here is
+//! checked beyond its shape; `compile` turns it into the `CompiledBundle`.
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use serde_saphyr::Spanned;
+
+/// A value with the place it was written.
+pub type S<T> = Spanned<T>;
+
+/// A text shown to users, in Chinese and English.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Text {
+    pub zh: String,
+    #[serde(default)]
+    pub en: String,
+}
+
+impl Text {
+    pub fn new(zh: impl Into<String>, en: impl Into<String>) -> Self {
+        Self { zh: zh.into(), en: en.into() }
+    }
+
+    /// The English text, or the Chinese where no translation was written.
+    pub fn en_or_zh(&self) -> &str {
+        if self.en.is_empty() { &self.zh } else { &self.en }
+    }
+}
+
+/// One YAML file under `forms/`: its single top-level key names the kind.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawDefinition {
+    ParamTable(RawParamTable),
+    Workflow(RawWorkflow),
+    Numbering(RawNumbering),
+    Doctype(Box<RawDocType>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawParamTable {
+    pub id: S<String>,
+    pub name: Text,
+    #[serde(default)]
+    pub source: Option<String>,
+    pub rows: Vec<S<RawParamRow>>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct RawParamRow {
+    pub code: String,
+    pub zh: String,
+    #[serde(default)]
+    pub en: Option<String>,
+    /// Further columns a table may carry (default counts and the like).
+    #[serde(flatten)]
+    pub extra: IndexMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNumbering {
+    pub id: S<String>,
+    pub name: Text,
+    pub prefix: S<String>,
+    #[serde(default = "yes")]
+    pub year: bool,
+    pub serial_width: S<u8>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWorkflow {
+    pub id: S<String>,
+    pub name: Text,
+    pub initial: S<String>,
+    #[serde(default)]
+    pub rules: Option<S<String>>,
+    pub states: IndexMap<String, S<RawState>>,
+    #[serde(default)]
+    pub actions: IndexMap<String, S<RawAction>>,
+    #[serde(default)]
+    pub receipts: IndexMap<String, S<RawReceipt>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawState {
+    pub label: Text,
+    #[serde(default, rename = "final")]
+    pub is_final: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAction {
+    pub label: Text,
+    pub from: Vec<S<String>>,
+    pub to: S<String>,
+    #[serde(default)]
+    pub guard: Option<S<String>>,
+    #[serde(default)]
+    pub steps: Vec<S<String>>,
+    #[serde(default)]
+    pub done: Option<Text>,
+    #[serde(default)]
+    pub refused: Option<Text>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReceipt {
+    pub label: Text,
+    pub from: Vec<S<String>>,
+    pub to: S<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDocType {
+    pub id: S<String>,
+    #[serde(default)]
+    pub extends: Option<S<String>>,
+    #[serde(default, rename = "abstract")]
+    pub is_abstract: bool,
+    #[serde(default)]
+    pub name: Option<Text>,
+    #[serde(default)]
+    pub format_code: Option<String>,
+    #[serde(default)]
+    pub category: Option<RawCategory>,
+    #[serde(default)]
+    pub workflow: Option<S<String>>,
+    #[serde(default)]
+    pub numbering: Option<S<String>>,
+    #[serde(default)]
+    pub sample: Option<S<String>>,
+    #[serde(default)]
+    pub rules: Option<Vec<S<String>>>,
+    #[serde(default)]
+    pub sections: Option<Vec<S<RawSection>>>,
+    #[serde(default)]
+    pub fields: IndexMap<String, S<RawField>>,
+    #[serde(default)]
+    pub tables: IndexMap<String, S<RawTable>>,
+    #[serde(default)]
+    pub attachments: Option<IndexMap<String, S<RawAttachment>>>,
+    #[serde(default)]
+    pub lookups: Option<IndexMap<String, S<RawLookup>>>,
+    #[serde(default)]
+    pub remove: Vec<S<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCategory {
+    pub code: String,
+    pub zh: String,
+    #[serde(default)]
+    pub en: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSection {
+    pub id: String,
+    pub label: Text,
+    #[serde(default)]
+    pub fields: Vec<S<String>>,
+    #[serde(default)]
+    pub table: Option<S<String>>,
+}
+
+/// The class the manual colours a field by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldClass {
+    /// Yellow: the user must fill it in.
+    Required,
+    /// Grey: filled in by the system.
+    Backfilled,
+    /// White: filled in when it applies.
+    Optional,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldType {
+    String,
+    Integer,
+    Number,
+    Date,
+    Boolean,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Widget {
+    Text,
+    Textarea,
+    Picker,
+    Date,
+    Checkbox,
+    Number,
+}
+
+/// A field as written; every property optional so that a format can restate
+/// only what it changes of its base.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawField {
+    #[serde(default)]
+    pub label: Option<Text>,
+    #[serde(default)]
+    pub class: Option<S<FieldClass>>,
+    #[serde(default)]
+    pub editable: Option<bool>,
+    #[serde(default)]
+    pub required: Option<bool>,
+    #[serde(default, rename = "type")]
+    pub field_type: Option<S<FieldType>>,
+    #[serde(default)]
+    pub format: Option<S<String>>,
+    #[serde(default)]
+    pub param: Option<S<String>>,
+    #[serde(default)]
+    pub max_length: Option<u32>,
+    #[serde(default)]
+    pub max_bytes: Option<u32>,
+    #[serde(default)]
+    pub schema: Option<S<serde_json::Value>>,
+    #[serde(default)]
+    pub hint: Option<Text>,
+    #[serde(default)]
+    pub widget: Option<S<Widget>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTable {
+    #[serde(default)]
+    pub label: Option<Text>,
+    #[serde(default)]
+    pub min_rows: Option<u32>,
+    #[serde(default)]
+    pub max_rows: Option<u32>,
+    #[serde(default)]
+    pub excel_import: Option<bool>,
+    #[serde(default)]
+    pub hint: Option<Text>,
+    #[serde(default)]
+    pub fields: IndexMap<String, S<RawField>>,
+    #[serde(default)]
+    pub remove: Vec<S<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAttachment {
+    pub label: Text,
+    #[serde(default = "pdf_only")]
+    pub accept: Vec<String>,
+    pub max_file_bytes: u64,
+    #[serde(default)]
+    pub max_page_bytes: Option<u64>,
+    #[serde(default = "one")]
+    pub max_files: u32,
+}
+
+fn pdf_only() -> Vec<String> {
+    vec!["pdf".into()]
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLookup {
+    pub source: String,
+    pub key: S<String>,
+    #[serde(default)]
+    pub fill: IndexMap<String, S<String>>,
+}

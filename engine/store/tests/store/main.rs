@@ -1,0 +1,15 @@
+//! The store's tests; each body in these modules runs on SQLite and on
+//! PostgreSQL (see `harness`).
+
+#[macro_use]
+mod harness;
+mod fixtures;
+
+mod attachments;
+mod audit;
+mod documents;
+mod migrations;
+mod numbering;
+mod outbox;
+mod receipts;
+mod transitions;

@@ -1,0 +1,43 @@
+//! `certflow doctypes`: the document types of the bundle.
+
+use std::process::ExitCode;
+
+use serde_json::json;
+
+use crate::{BundleArgs, load_bundle};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    bundle: BundleArgs,
+    /// An array of `{id, name_zh, name_en, workflow, format_code}`.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let bundle = load_bundle(&args.bundle)?;
+    if args.json {
+        let list: Vec<_> = bundle
+            .doctypes
+            .values()
+            .map(|t| {
+                json!({
+                    "id": t.id,
+                    "name_zh": t.name.zh,
+                    "name_en": t.name.en,
+                    "workflow": t.workflow,
+                    "format_code": t.format_code,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+    } else {
+        let width = bundle.doctypes.keys().map(|k| k.len()).max().unwrap_or(0);
+        for t in bundle.doctypes.values() {
+            let code = t.format_code.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default();
+            println!("{:width$}  {}{code}  ({})", t.id, t.name.zh, t.name.en);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

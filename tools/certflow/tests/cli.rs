@@ -1,0 +1,150 @@
+//! The `certflow` command as scripts use it (../shared/spec/CONTRACT.md):
+//! exit codes, output lines, the shipped bundle and broken copies of it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+}
+
+fn certflow(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_certflow")).args(args).current_dir(repo_root()).output().expect("runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A copy of the shipped bundle to break.
+fn bundle_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for sub in ["forms", "rules", "certificate-templates"] {
+        copy_tree(&repo_root().join(sub), &dir.path().join(sub));
+    }
+    dir
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("readdir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
+    }
+}
+
+#[test]
+fn lint_is_clean_on_the_shipped_bundle() {
+    let out = certflow(&["lint"]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    assert!(stdout(&out).contains(" ok: "), "{}", stdout(&out));
+    assert!(!stdout(&out).contains("warning["), "the shipped bundle has warnings:\n{}", stdout(&out));
+}
+
+#[test]
+fn lint_names_file_line_and_column_in_a_broken_copy() {
+    let dir = bundle_copy();
+    let base = dir.path().join("forms/doctypes/import/import-supplement-base.yaml");
+    let text = std::fs::read_to_string(&base).expect("base exists");
+    let (line_no, line) =
+        text.lines().enumerate().find(|(_, l)| l.contains("param: country")).expect("a country field");
+    let column = line.find("country").expect("on the line") + 1;
+    std::fs::write(&base, text.replacen("param: country", "param: countries", 1)).expect("write");
+    let rule = dir.path().join("rules/import/supplement.rhai");
+    std::fs::write(&rule, "let x = ;\n").expect("write");
+
+    let out = certflow(&["lint", "--bundle", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    let expected = format!(
+        "forms/doctypes/import/import-supplement-base.yaml:{}:{column}: error[ref.unknown-param]: parameter table `countries` is not defined",
+        line_no + 1
+    );
+    assert!(text.lines().any(|l| l == expected), "wanted {expected:?} in:\n{text}");
+    assert!(text.contains("did you mean `country`?"), "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("rules/import/supplement.rhai:1:") && l.contains("error[rule.syntax]")),
+        "{text}"
+    );
+
+    let json = certflow(&["lint", "--bundle", dir.path().to_str().unwrap(), "--format", "json"]);
+    assert_eq!(json.status.code(), Some(1));
+    let parsed: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON output");
+    assert!(parsed.as_array().unwrap().iter().any(|d| d["code"] == "ref.unknown-param" && d["line"] == line_no + 1));
+}
+
+#[test]
+fn doctypes_json_lists_the_nine_forms_and_the_reupload() {
+    let out = certflow(&["doctypes", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(list.len(), 10);
+    for t in &list {
+        for key in ["id", "name_zh", "name_en", "workflow", "format_code"] {
+            assert!(t.get(key).is_some(), "{key} missing in {t}");
+        }
+    }
+    let food = list.iter().find(|t| t["id"] == "import-food").expect("import-food listed");
+    assert_eq!(food["workflow"], "import-supplement");
+    assert!(food["format_code"].is_null());
+}
+
+#[test]
+fn check_accepts_every_sample_and_rejects_with_paths_and_codes() {
+    for entry in std::fs::read_dir(repo_root().join("forms/samples")).expect("samples") {
+        let path = entry.expect("entry").path();
+        let id = path.file_stem().unwrap().to_str().unwrap().to_owned();
+        let out = certflow(&["check", &id, path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{id}: {}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    }
+    let bad = repo_root().join("tests/fixtures/documents/import-medical-device/invalid");
+    let doc = std::fs::read_dir(&bad)
+        .expect("fixtures")
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.extension().is_some_and(|x| x == "json")
+                && std::fs::read_to_string(p.with_extension("expected")).unwrap().contains("[max_bytes]")
+        })
+        .expect("a serial/batch over 2000 bytes fixture");
+    let out = certflow(&["check", "import-medical-device", doc.to_str().unwrap(), "--lang", "en"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    let line = text.lines().find(|l| l.contains("[max_bytes]")).expect("max_bytes line");
+    assert!(line.starts_with("goods/") && line.contains("/serial_batch: [max_bytes] "), "{line}");
+    assert!(line.contains("2000 bytes"), "{line}");
+}
+
+#[test]
+fn check_refuses_an_unknown_type_with_the_list() {
+    let sample = repo_root().join("forms/samples/import-food.json");
+    let out = certflow(&["check", "import-fud", sample.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("import-food"));
+}
+
+#[test]
+fn parameter_tables_match_the_reference_data() {
+    let reference = repo_root().join("../shared/reference-data");
+    if !reference.is_dir() {
+        assert!(std::env::var_os("CI").is_none(), "CI must have ../shared/reference-data beside the checkout");
+        eprintln!("skipped: no {} here", reference.display());
+        return;
+    }
+    let out = Command::new("python3")
+        .arg(repo_root().join("tools/params/build_params.py"))
+        .arg(&reference)
+        .arg("--check")
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "forms/params is stale; run tools/params/build_params.py:\n{}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
