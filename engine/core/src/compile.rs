@@ -147,6 +147,7 @@ struct Raws {
     numbering: Vec<Def<RawNumbering>>,
     workflows: Vec<Def<RawWorkflow>>,
     doctypes: Vec<Def<RawDocType>>,
+    list_views: Vec<Def<crate::raw::RawListView>>,
 }
 
 impl Compiler<'_> {
@@ -168,6 +169,7 @@ impl Compiler<'_> {
         let numbering = self.compile_numbering(&raws.numbering);
         let workflows = self.compile_workflows(&raws.workflows, &rules);
         let (doctypes, bases) = self.compile_doctypes(&raws.doctypes, &params, &workflows, &numbering, &rules);
+        let list_views = self.compile_list_views(&raws.list_views, &workflows, &doctypes);
         let templates: Vec<String> =
             self.source.files.keys().filter(|p| p.starts_with(&format!("{TEMPLATES_DIR}/"))).cloned().collect();
         let sources = self
@@ -183,6 +185,7 @@ impl Compiler<'_> {
             workflows,
             params,
             numbering,
+            list_views,
             templates,
             sources,
             rules,
@@ -211,6 +214,7 @@ impl Compiler<'_> {
                 Ok(RawDefinition::Numbering(raw)) => raws.numbering.push(Def { file, raw }),
                 Ok(RawDefinition::Workflow(raw)) => raws.workflows.push(Def { file, raw }),
                 Ok(RawDefinition::Doctype(raw)) => raws.doctypes.push(Def { file, raw: *raw }),
+                Ok(RawDefinition::ListView(raw)) => raws.list_views.push(Def { file, raw }),
                 Err(e) => {
                     let diagnostic = yaml_diagnostic(&file, &e);
                     self.diags.push(diagnostic);
@@ -507,6 +511,133 @@ impl Compiler<'_> {
                     .push("mark it `final: true` if documents are meant to end there".into());
             }
             out.insert(workflow.id.clone(), workflow);
+        }
+        out
+    }
+
+    fn compile_list_views(
+        &mut self,
+        defs: &[Def<crate::raw::RawListView>],
+        workflows: &IndexMap<String, Workflow>,
+        doctypes: &IndexMap<String, Arc<DocType>>,
+    ) -> IndexMap<String, crate::listview::ListView> {
+        use crate::listview::{Choice, Criterion, ListView, column_value_valid, row_action};
+        use crate::raw::CriterionKind;
+        let types_of = |wfs: &[String]| -> Vec<String> {
+            doctypes.values().filter(|t| t.workflow.as_ref().is_some_and(|w| wfs.contains(w))).map(|t| t.id.clone()).collect()
+        };
+        let mut seen = HashMap::new();
+        let mut out = IndexMap::new();
+        for Def { file, raw } in defs {
+            if !self.claim_id(&mut seen, "list view", &raw.id, file) {
+                continue;
+            }
+            self.check_text("the list view's title", &raw.title, &at(file, &raw.id));
+            let mut wf_ids = Vec::new();
+            for w in &raw.workflows {
+                if workflows.contains_key(&w.value) {
+                    wf_ids.push(w.value.clone());
+                } else {
+                    self.error("ref.unknown-workflow", at(file, w), format!("workflow `{}` is not defined", w.value));
+                }
+            }
+            let listed = types_of(&wf_ids);
+            let mut kinds = IndexMap::new();
+            let mut criteria = Vec::new();
+            for c in &raw.criteria {
+                let span = at(file, c);
+                let c = &c.value;
+                kinds.insert(c.id.clone(), c.kind);
+                let options = match c.kind {
+                    CriterionKind::BusinessNo => Vec::new(),
+                    CriterionKind::Status => {
+                        let mut states: Vec<Choice> = Vec::new();
+                        for w in &wf_ids {
+                            for s in workflows[w].states.values() {
+                                if !states.iter().any(|x| x.code == s.code) {
+                                    states.push(Choice { code: s.code.clone(), label: s.label.clone(), doctypes: Vec::new() });
+                                }
+                            }
+                        }
+                        states.sort_by_key(|s| (s.code.parse::<u64>().unwrap_or(u64::MAX), s.code.clone()));
+                        states
+                    }
+                    CriterionKind::Choice => {
+                        if c.options.is_empty() {
+                            self.error("listview.no-options", span.clone(), format!("criterion `{}` offers no options", c.id));
+                        }
+                        c.options
+                            .iter()
+                            .map(|o| {
+                                let mut types: Vec<String> = o.doctypes.clone();
+                                for w in &o.workflows {
+                                    if !workflows.contains_key(w) {
+                                        self.error("ref.unknown-workflow", span.clone(), format!("option `{}` of `{}` names unknown workflow `{w}`", o.code, c.id));
+                                    }
+                                }
+                                types.extend(types_of(&o.workflows));
+                                for t in &o.doctypes {
+                                    if !doctypes.contains_key(t) {
+                                        self.error("ref.unknown-doctype", span.clone(), format!("option `{}` of `{}` names unknown document type `{t}`", o.code, c.id));
+                                    }
+                                }
+                                if o.doctypes.is_empty() && o.workflows.is_empty() {
+                                    types = listed.clone();
+                                }
+                                Choice { code: o.code.clone(), label: o.label.clone(), doctypes: types }
+                            })
+                            .collect()
+                    }
+                };
+                criteria.push(Criterion {
+                    id: c.id.clone(),
+                    label: c.label.clone(),
+                    kind: c.kind,
+                    all: c.all.clone(),
+                    options,
+                    required_without_date: c.required_without_date,
+                });
+            }
+            let mut columns = Vec::new();
+            for col in &raw.columns {
+                if !column_value_valid(&col.value.value, &kinds) {
+                    self.error("listview.bad-column", at(file, col), format!("column `{}` shows `{}`, which is not a value a list can show", col.value.id, col.value.value))
+                        .hints
+                        .push("business_no, unified_no, customs_no, status, created_at, updated_at, doctype.name, doctype.category, meta.KEY, data.FIELD, criterion.ID".into());
+                }
+                columns.push(col.value.clone());
+            }
+            let row_actions = raw
+                .row_actions
+                .iter()
+                .map(|a| {
+                    for w in &a.value.workflows {
+                        if !workflows.contains_key(w) {
+                            self.error("ref.unknown-workflow", at(file, a), format!("row action `{}` names unknown workflow `{w}`", a.value.id));
+                        }
+                    }
+                    row_action(&a.value, types_of(&a.value.workflows))
+                })
+                .collect();
+            if let Some(d) = &raw.date
+                && d.default_days > d.max_days
+            {
+                self.error("listview.date", at(file, &raw.id), "the default date range is longer than the maximum");
+            }
+            out.insert(
+                raw.id.value.clone(),
+                ListView {
+                    id: raw.id.value.clone(),
+                    title: raw.title.clone(),
+                    doctypes: listed,
+                    page_size: raw.page_size.unwrap_or(10).clamp(1, 200),
+                    date: raw.date.clone(),
+                    criteria,
+                    columns,
+                    row_actions,
+                    view_refused: raw.view_refused.clone(),
+                },
+            );
         }
         out
     }

@@ -11,9 +11,11 @@
 //! document type is bundle data. It does no I/O beyond reading a bundle
 //! directory, and holds no database, network or HTTP code.
 
+pub mod canonical;
 pub mod checks;
 pub mod compile;
 pub mod diag;
+pub mod listview;
 pub mod model;
 pub mod raw;
 pub mod rules;

@@ -207,6 +207,7 @@ pub struct CompiledBundle {
     pub workflows: IndexMap<String, Workflow>,
     pub params: Arc<IndexMap<String, ParamTable>>,
     pub numbering: IndexMap<String, NumberingScheme>,
+    pub list_views: IndexMap<String, crate::listview::ListView>,
     pub templates: Vec<String>,
     pub sources: Vec<SourceFile>,
     pub(crate) rules: RuleHost,
@@ -219,6 +220,15 @@ impl CompiledBundle {
 
     pub fn workflow(&self, id: &str) -> Option<&Workflow> {
         self.workflows.get(id)
+    }
+
+    pub fn list_view(&self, id: &str) -> Option<&crate::listview::ListView> {
+        self.list_views.get(id)
+    }
+
+    /// The workflow governing a document type.
+    pub fn workflow_for(&self, doctype: &str) -> Option<&Workflow> {
+        self.doctype(doctype)?.workflow.as_deref().and_then(|w| self.workflow(w))
     }
 
     pub fn param(&self, id: &str) -> Option<&ParamTable> {

@@ -37,6 +37,7 @@ pub enum RawDefinition {
     Workflow(RawWorkflow),
     Numbering(RawNumbering),
     Doctype(Box<RawDocType>),
+    ListView(RawListView),
 }
 
 #[derive(Debug, Deserialize)]
@@ -289,4 +290,138 @@ pub struct RawLookup {
     pub key: S<String>,
     #[serde(default)]
     pub fill: IndexMap<String, S<String>>,
+}
+
+/// A query page over documents (单据补传及数据补录, 出境证书查询, …).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawListView {
+    pub id: S<String>,
+    pub title: Text,
+    /// Documents of every type governed by these workflows are listed.
+    pub workflows: Vec<S<String>>,
+    #[serde(default)]
+    pub page_size: Option<u32>,
+    #[serde(default)]
+    pub date: Option<RawDateCriterion>,
+    #[serde(default)]
+    pub criteria: Vec<S<RawCriterion>>,
+    pub columns: Vec<S<RawColumn>>,
+    #[serde(default)]
+    pub row_actions: Vec<S<RawRowAction>>,
+    /// Opening a document from the list is refused in these states.
+    #[serde(default)]
+    pub view_refused: Option<RawViewRefused>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DateColumn {
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDateCriterion {
+    pub label: Text,
+    pub field: DateColumn,
+    pub default_days: u32,
+    pub max_days: u32,
+    /// Shown when the range is longer than `max_days`.
+    pub too_long: Text,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CriterionKind {
+    /// Exact match on the document's business number.
+    BusinessNo,
+    /// One of the workflows' states, or all.
+    Status,
+    /// One of the listed options, each standing for some document types.
+    Choice,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCriterion {
+    pub id: String,
+    pub label: Text,
+    pub kind: CriterionKind,
+    /// Label of the "any" choice (全部); absent means a value is needed.
+    #[serde(default)]
+    pub all: Option<Text>,
+    #[serde(default)]
+    pub options: Vec<RawChoice>,
+    /// Needed when the date range is left empty (IN-1's status).
+    #[serde(default)]
+    pub required_without_date: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChoice {
+    pub code: String,
+    pub label: Text,
+    /// The document types this choice stands for; empty means all.
+    #[serde(default)]
+    pub doctypes: Vec<String>,
+    /// …or every type governed by these workflows.
+    #[serde(default)]
+    pub workflows: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawColumn {
+    pub id: String,
+    pub label: Text,
+    /// What the cell shows: `business_no`, `unified_no`, `customs_no`,
+    /// `status`, `created_at`, `updated_at`, `doctype.name`,
+    /// `doctype.category`, `meta.KEY`, `data.FIELD` or `criterion.ID`.
+    pub value: String,
+    /// `view` opens the document read-only; `receipts` lists its receipts.
+    #[serde(default)]
+    pub link: Option<ColumnLink>,
+    /// Shown unless the user hides it with the column chooser.
+    #[serde(default = "yes")]
+    pub visible: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ColumnLink {
+    View,
+    Receipts,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RowActionOpens {
+    /// The document's form, to edit.
+    Form,
+    /// The document's attachment slots, to upload.
+    Attachments,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRowAction {
+    pub id: String,
+    pub label: Text,
+    pub opens: RowActionOpens,
+    /// Offered for documents of types governed by these workflows.
+    pub workflows: Vec<String>,
+    /// Enabled only in these states (all when empty); the workflow's own
+    /// `refused` message still applies when the action is taken.
+    #[serde(default)]
+    pub enabled_in: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawViewRefused {
+    pub states: Vec<String>,
+    pub message: Text,
 }

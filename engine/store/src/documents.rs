@@ -12,9 +12,9 @@ use crate::sql::{Filter, JsonValue, Param, from_millis, now, parse_uuid, to_mill
 /// A stored document: the engine's data as JSON plus the columns lists and
 /// look-ups filter on.
 ///
-/// On PostgreSQL `data` is JSONB, which does not keep object keys in their
-/// original order; nothing may depend on the stored key order (a canonical
-/// form for signing has to order keys itself).
+/// On PostgreSQL `data` and `meta` are JSONB, which does not keep object keys
+/// in their original order; nothing may depend on the stored key order (a
+/// canonical form for signing has to order keys itself).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Document {
     pub id: Uuid,
@@ -29,6 +29,10 @@ pub struct Document {
     /// The enterprise's own reference, e.g. a declaration number.
     pub business_no: Option<String>,
     pub data: Value,
+    /// The engine's metadata about the document, not the user's data: e.g.
+    /// a customs notice's number, reason and requirement, or the signature
+    /// record. `{}` when there is none.
+    pub meta: Value,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -46,6 +50,8 @@ pub struct NewDocument {
     pub status: String,
     pub business_no: Option<String>,
     pub data: Value,
+    /// See [`Document::meta`]; `json!({})` when there is none.
+    pub meta: Value,
     pub created_by: String,
 }
 
@@ -55,6 +61,7 @@ pub struct NewDocument {
 pub struct DocumentUpdate {
     pub status: String,
     pub data: Value,
+    pub meta: Value,
     pub unified_no: Option<String>,
     pub customs_no: Option<String>,
     pub business_no: Option<String>,
@@ -65,6 +72,7 @@ impl From<&Document> for DocumentUpdate {
         Self {
             status: document.status.clone(),
             data: document.data.clone(),
+            meta: document.meta.clone(),
             unified_no: document.unified_no.clone(),
             customs_no: document.customs_no.clone(),
             business_no: document.business_no.clone(),
@@ -91,13 +99,21 @@ impl DateField {
 
 /// Filters for [`Store::list_documents`]; empty lists and `None` match all.
 /// Results are newest first by `date_field`.
+///
+/// Start from [`DocumentQuery::new`] for anything done on behalf of an
+/// enterprise's user, and from [`DocumentQuery::customs`] only for customs
+/// officers, who see every enterprise's documents.
 #[derive(Debug, Clone)]
 pub struct DocumentQuery {
-    pub enterprise: String,
+    /// The enterprise whose documents are listed; `None` lists all
+    /// enterprises' (the customs view, [`DocumentQuery::customs`]). Never
+    /// `None` for a query made on behalf of an enterprise.
+    pub enterprise: Option<String>,
     pub doctypes: Vec<String>,
     pub statuses: Vec<String>,
     pub business_no: Option<String>,
     pub unified_no: Option<String>,
+    pub customs_no: Option<String>,
     pub date_field: DateField,
     /// Inclusive.
     pub from: Option<OffsetDateTime>,
@@ -110,13 +126,21 @@ pub struct DocumentQuery {
 impl DocumentQuery {
     pub const DEFAULT_LIMIT: u32 = 50;
 
+    /// All documents of `enterprise`: the query for its users.
     pub fn new(enterprise: impl Into<String>) -> Self {
+        Self { enterprise: Some(enterprise.into()), ..Self::customs() }
+    }
+
+    /// All documents of all enterprises: the query for customs officers,
+    /// never for a request made on behalf of an enterprise.
+    pub fn customs() -> Self {
         Self {
-            enterprise: enterprise.into(),
+            enterprise: None,
             doctypes: Vec::new(),
             statuses: Vec::new(),
             business_no: None,
             unified_no: None,
+            customs_no: None,
             date_field: DateField::default(),
             from: None,
             until: None,
@@ -127,7 +151,9 @@ impl DocumentQuery {
 
     fn filter(&self) -> Filter {
         let mut filter = Filter::default();
-        filter.equals("enterprise", Param::Text(self.enterprise.clone()));
+        if let Some(enterprise) = &self.enterprise {
+            filter.equals("enterprise", Param::Text(enterprise.clone()));
+        }
         filter.one_of("doctype", &self.doctypes);
         filter.one_of("status", &self.statuses);
         if let Some(business_no) = &self.business_no {
@@ -135,6 +161,9 @@ impl DocumentQuery {
         }
         if let Some(unified_no) = &self.unified_no {
             filter.equals("unified_no", Param::Text(unified_no.clone()));
+        }
+        if let Some(customs_no) = &self.customs_no {
+            filter.equals("customs_no", Param::Text(customs_no.clone()));
         }
         let column = self.date_field.column();
         if let Some(from) = self.from {
@@ -158,7 +187,7 @@ pub struct DocumentPage {
 macro_rules! document_columns {
     () => {
         "id, doctype, bundle_hash, enterprise, status, unified_no, customs_no, business_no, \
-         data, created_at, updated_at, version, created_by"
+         data, meta, created_at, updated_at, version, created_by"
     };
 }
 
@@ -173,6 +202,7 @@ pub(crate) struct DocumentRow {
     customs_no: Option<String>,
     business_no: Option<String>,
     data: JsonValue,
+    meta: JsonValue,
     created_at: i64,
     updated_at: i64,
     version: i64,
@@ -193,6 +223,7 @@ impl TryFrom<DocumentRow> for Document {
             customs_no: row.customs_no,
             business_no: row.business_no,
             data: row.data.0,
+            meta: row.meta.0,
             created_at: from_millis(row.created_at)?,
             updated_at: from_millis(row.updated_at)?,
             version: row.version,
@@ -202,25 +233,27 @@ impl TryFrom<DocumentRow> for Document {
 }
 
 const INSERT_DOCUMENT: &str = concat!(
-    "INSERT INTO documents (id, doctype, bundle_hash, enterprise, status, business_no, data, \
+    "INSERT INTO documents (id, doctype, bundle_hash, enterprise, status, business_no, data, meta, \
      created_at, updated_at, version, created_by) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, 1, $9) RETURNING ",
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, 1, $10) RETURNING ",
     document_columns!()
 );
 
 const SELECT_DOCUMENT: &str =
     concat!("SELECT ", document_columns!(), " FROM documents WHERE id = $1 AND enterprise = $2");
 
+const SELECT_DOCUMENT_UNSCOPED: &str = concat!("SELECT ", document_columns!(), " FROM documents WHERE id = $1");
+
 const SELECT_DOCUMENT_BY_UNIFIED_NO: &str =
     concat!("SELECT ", document_columns!(), " FROM documents WHERE unified_no = $1");
 
 /// The version-checked update shared with transitions. Parameters: status,
-/// data, unified_no, customs_no, business_no, updated_at, id, enterprise,
-/// expected version.
+/// data, meta, unified_no, customs_no, business_no, updated_at, id,
+/// enterprise, expected version.
 pub(crate) const UPDATE_DOCUMENT: &str = concat!(
-    "UPDATE documents SET status = $1, data = $2, unified_no = $3, customs_no = $4, \
-     business_no = $5, updated_at = $6, version = version + 1 \
-     WHERE id = $7 AND enterprise = $8 AND version = $9 RETURNING ",
+    "UPDATE documents SET status = $1, data = $2, meta = $3, unified_no = $4, customs_no = $5, \
+     business_no = $6, updated_at = $7, version = version + 1 \
+     WHERE id = $8 AND enterprise = $9 AND version = $10 RETURNING ",
     document_columns!()
 );
 
@@ -259,6 +292,7 @@ impl Store {
                 .bind(&new.status)
                 .bind(&new.business_no)
                 .bind(Json(&new.data))
+                .bind(Json(&new.meta))
                 .bind(created_at)
                 .bind(&new.created_by)
                 .fetch_one(pool)
@@ -271,6 +305,15 @@ impl Store {
     pub async fn get_document(&self, enterprise: &str, id: Uuid) -> Result<Document> {
         let row: Option<DocumentRow> = with_pool!(self, |pool| {
             sqlx::query_as(SELECT_DOCUMENT).bind(id.to_string()).bind(enterprise).fetch_optional(pool).await?
+        });
+        row.ok_or(StoreError::NotFound)?.try_into()
+    }
+
+    /// The document whatever its enterprise, for customs officers; not for
+    /// requests made on behalf of an enterprise (use [`Store::get_document`]).
+    pub async fn get_document_for_customs(&self, id: Uuid) -> Result<Document> {
+        let row: Option<DocumentRow> = with_pool!(self, |pool| {
+            sqlx::query_as(SELECT_DOCUMENT_UNSCOPED).bind(id.to_string()).fetch_optional(pool).await?
         });
         row.ok_or(StoreError::NotFound)?.try_into()
     }
@@ -299,6 +342,7 @@ impl Store {
             sqlx::query_as(UPDATE_DOCUMENT)
                 .bind(&update.status)
                 .bind(Json(&update.data))
+                .bind(Json(&update.meta))
                 .bind(&update.unified_no)
                 .bind(&update.customs_no)
                 .bind(&update.business_no)
@@ -319,7 +363,8 @@ impl Store {
         Err(stale_update_error(id, expected_version, actual))
     }
 
-    /// A page of the enterprise's documents matching `query`, with the total
+    /// A page of the documents matching `query` (the enterprise's, or all
+    /// enterprises' for a [`DocumentQuery::customs`] query), with the total
     /// number of matches.
     pub async fn list_documents(&self, query: &DocumentQuery) -> Result<DocumentPage> {
         let mut filter = query.filter();

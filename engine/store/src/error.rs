@@ -22,6 +22,10 @@ pub enum StoreError {
     #[error("outbox message {id} is no longer leased to this consumer")]
     LeaseLost { id: i64 },
 
+    /// A login challenge is unknown, expired or already used.
+    #[error("login challenge unknown, expired or already used")]
+    ChallengeInvalid,
+
     #[error("numbering scheme {scheme} has no serial left for {prefix}{year}")]
     NumberingExhausted { scheme: String, prefix: String, year: i32 },
 
@@ -44,6 +48,10 @@ impl StoreError {
             _ => Self::Database(error),
         }
     }
+}
+
+pub(crate) fn is_foreign_key_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_foreign_key_violation())
 }
 
 pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {

@@ -1,19 +1,26 @@
 //! Persistence for certflow: documents, customs receipts, attachments, the
-//! audit log, the outbox and number counters, on SQLite (the embedded
-//! default) or PostgreSQL (several server instances sharing one database).
+//! audit log, the outbox and number counters, and the accounts side
+//! (enterprises, users, server-side sessions, login challenges), on SQLite
+//! (the embedded default) or PostgreSQL (several server instances sharing
+//! one database).
 //!
-//! What it must not do: know about certificates or the definition bundle. A
-//! document is opaque JSON beside a few indexed columns (type, definition
-//! hash, enterprise, status, numbers, timestamps, version); what goes into
-//! those columns, which statuses exist, which transitions are allowed and
-//! whether the data is valid is decided by the engine, never here.
+//! What it must not do: understand certificates or the definition bundle. A
+//! document is opaque JSON (its data, and the engine's metadata about it)
+//! beside a few indexed columns (type, definition hash, enterprise, status,
+//! numbers, timestamps, version); what goes into those columns, which
+//! statuses exist, which transitions are allowed and whether the data is
+//! valid is decided by the engine, never here. A user's certificate is
+//! stored as given and never parsed or verified here.
 //!
 //! Each query is written once, in SQL that runs unchanged on both backends
 //! (`$n` placeholders, `RETURNING`, `ON CONFLICT`); the one difference is the
 //! outbox claim's `FOR UPDATE SKIP LOCKED` on PostgreSQL. The test suite
 //! runs every test on both, so SQLite-only SQL cannot creep in. Operations on
 //! behalf of a user take the user's enterprise and treat another
-//! enterprise's rows as absent ([`StoreError::NotFound`]).
+//! enterprise's rows as absent ([`StoreError::NotFound`]). The few
+//! unscoped ones, for customs ([`Store::get_document_for_customs`],
+//! [`DocumentQuery::customs`], [`Store::find_document_by_unified_no`]), say
+//! so in their names or documentation.
 //!
 //! Timestamps are stored as Unix milliseconds (UTC) in `BIGINT` columns on
 //! both backends, so they compare and sort the same everywhere; the API
@@ -28,6 +35,7 @@
 #[macro_use]
 mod sql;
 
+mod accounts;
 mod attachments;
 mod audit;
 mod documents;
@@ -35,6 +43,7 @@ mod error;
 mod numbering;
 mod outbox;
 mod receipts;
+mod sessions;
 mod transition;
 
 use std::str::FromStr;
@@ -43,6 +52,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
+pub use accounts::{Enterprise, NewEnterprise, NewUser, Role, User};
 pub use attachments::{Attachment, AttachmentMeta, NewAttachment};
 pub use audit::{AuditEntry, AuditQuery, NewAuditEntry};
 pub use documents::{DateField, Document, DocumentPage, DocumentQuery, DocumentUpdate, NewDocument};
@@ -50,6 +60,7 @@ pub use error::{Result, StoreError};
 pub use numbering::NumberRequest;
 pub use outbox::{OutboxMessage, retry_delay};
 pub use receipts::{NewReceipt, Receipt, RecordedReceipt};
+pub use sessions::{LoginChallenge, NewSession, Session, session_token_hash};
 pub use transition::{AuditRecord, OutboxRecord, Transition, Transitioned};
 pub use uuid::Uuid;
 

@@ -74,6 +74,7 @@ impl Store {
                 let updated: Option<DocumentRow> = sqlx::query_as(UPDATE_DOCUMENT)
                     .bind(&update.status)
                     .bind(Json(&update.data))
+                    .bind(Json(&update.meta))
                     .bind(&update.unified_no)
                     .bind(&update.customs_no)
                     .bind(&update.business_no)

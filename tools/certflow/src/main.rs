@@ -7,6 +7,7 @@ mod check;
 mod doctypes;
 mod lint;
 mod schema;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,6 +39,8 @@ enum Command {
     Check(check::Args),
     /// Print the JSON Schema of a document type.
     Schema(schema::Args),
+    /// Run the server.
+    Serve(serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         Command::Doctypes(args) => doctypes::run(args),
         Command::Check(args) => check::run(args),
         Command::Schema(args) => schema::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(code) => code,

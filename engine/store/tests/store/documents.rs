@@ -12,6 +12,8 @@ backend_tests!(
     unified_number_is_unique,
     list_filters_and_pages,
     find_by_unified_number,
+    meta_round_trip_and_update,
+    customs_view_spans_enterprises,
 );
 
 async fn document_crud(store: Store) {
@@ -28,6 +30,7 @@ async fn document_crud(store: Store) {
     assert_eq!(created.unified_no, None);
     assert_eq!(created.customs_no, None);
     assert_eq!(created.data, sample_data());
+    assert_eq!(created.meta, json!({}));
     assert_eq!(created.version, 1);
     assert_eq!(created.created_by, "user-1");
     assert_eq!(created.created_at, created.updated_at);
@@ -202,4 +205,62 @@ async fn creates_a_missing_sqlite_file() {
     assert_eq!(store.backend(), certflow_store::Backend::Sqlite);
     store.close().await;
     assert!(path.exists());
+}
+
+async fn meta_round_trip_and_update(store: Store) {
+    let notice = json!({"notice": {"no": "N2026-0001", "reason": "标签不符", "requirement": "补充原产地证明"}});
+    let new = NewDocument { meta: notice.clone(), ..new_document(ENTERPRISE_A, "export-health") };
+    let created = store.insert_document(new).await.unwrap();
+    assert_eq!(created.meta, notice);
+    assert_eq!(created.data, sample_data());
+    let read = store.get_document(ENTERPRISE_A, created.id).await.unwrap();
+    assert_eq!(read.meta, notice);
+
+    // An update of the data alone carries the metadata over.
+    let mut update = DocumentUpdate::from(&read);
+    assert_eq!(update.meta, notice);
+    update.data["remark"] = json!("已补充");
+    let updated = store.update_document(ENTERPRISE_A, read.id, read.version, update).await.unwrap();
+    assert_eq!(updated.meta, notice);
+    assert_eq!(updated.data["remark"], "已补充");
+
+    let mut update = DocumentUpdate::from(&updated);
+    update.meta["signature"] = json!({"cert_no": "0123ABCD", "signed_at": "2026-03-01T08:00:00Z"});
+    update.meta.as_object_mut().unwrap().remove("notice");
+    let updated = store.update_document(ENTERPRISE_A, read.id, updated.version, update.clone()).await.unwrap();
+    assert_eq!(updated.meta, json!({"signature": {"cert_no": "0123ABCD", "signed_at": "2026-03-01T08:00:00Z"}}));
+    assert_eq!(updated.data, update.data);
+    assert_eq!(store.get_document(ENTERPRISE_A, read.id).await.unwrap(), updated);
+}
+
+async fn customs_view_spans_enterprises(store: Store) {
+    let a = insert(&store, ENTERPRISE_A, "export-health").await;
+    tokio::time::sleep(Duration::from_millis(3)).await;
+    let b = insert(&store, ENTERPRISE_B, "export-health").await;
+    let ids = |documents: &[certflow_store::Document]| -> Vec<Uuid> {
+        documents.iter().map(|document| document.id).collect()
+    };
+
+    let all = store.list_documents(&DocumentQuery::customs()).await.unwrap();
+    assert_eq!(all.total, 2);
+    assert_eq!(ids(&all.documents), vec![b.id, a.id]);
+    let own = store.list_documents(&DocumentQuery::new(ENTERPRISE_A)).await.unwrap();
+    assert_eq!(own.total, 1);
+    assert_eq!(ids(&own.documents), vec![a.id]);
+
+    let update = DocumentUpdate { customs_no: Some("C2026-0042".to_owned()), ..DocumentUpdate::from(&b) };
+    let b = store.update_document(ENTERPRISE_B, b.id, 1, update).await.unwrap();
+    let query = DocumentQuery { customs_no: Some("C2026-0042".to_owned()), ..DocumentQuery::customs() };
+    let page = store.list_documents(&query).await.unwrap();
+    assert_eq!(page.total, 1);
+    assert_eq!(page.documents, vec![b.clone()]);
+    // The customs number does not lift the enterprise scope.
+    let query = DocumentQuery { customs_no: Some("C2026-0042".to_owned()), ..DocumentQuery::new(ENTERPRISE_A) };
+    assert_eq!(store.list_documents(&query).await.unwrap().total, 0);
+    let query = DocumentQuery { statuses: vec!["checked".to_owned()], ..DocumentQuery::customs() };
+    assert_eq!(store.list_documents(&query).await.unwrap().total, 0);
+
+    assert_eq!(store.get_document_for_customs(a.id).await.unwrap(), a);
+    assert_eq!(store.get_document_for_customs(b.id).await.unwrap(), b);
+    assert!(matches!(store.get_document_for_customs(Uuid::new_v4()).await, Err(StoreError::NotFound)));
 }

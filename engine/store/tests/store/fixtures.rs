@@ -1,4 +1,4 @@
-use certflow_store::{Document, NewDocument, Store};
+use certflow_store::{Document, NewDocument, NewEnterprise, NewUser, Role, Store, User};
 use serde_json::{Value, json};
 
 pub const ENTERPRISE_A: &str = "3100910001";
@@ -12,6 +12,7 @@ pub fn new_document(enterprise: &str, doctype: &str) -> NewDocument {
         status: "draft".to_owned(),
         business_no: None,
         data: sample_data(),
+        meta: json!({}),
         created_by: "user-1".to_owned(),
     }
 }
@@ -30,4 +31,30 @@ pub fn sample_data() -> Value {
         "remark": null,
         "urgent": false
     })
+}
+
+pub fn new_enterprise(code: &str) -> NewEnterprise {
+    NewEnterprise {
+        code: code.to_owned(),
+        credit_code: format!("91310000{code}"),
+        name_zh: "上海某某食品有限公司".to_owned(),
+        name_en: "Shanghai Example Foods Co., Ltd.".to_owned(),
+    }
+}
+
+/// An enterprise user of a registered enterprise (registering it if need be).
+pub async fn enterprise_user(store: &Store, enterprise: &str, card_no: &str) -> User {
+    store.upsert_enterprise(new_enterprise(enterprise)).await.expect("register the enterprise");
+    store
+        .create_user(NewUser {
+            card_no: card_no.to_owned(),
+            cert_no: None,
+            cert_pem: None,
+            enterprise: Some(enterprise.to_owned()),
+            name: "张三".to_owned(),
+            role: Role::Enterprise,
+            pin_hash: None,
+        })
+        .await
+        .expect("create a user")
 }

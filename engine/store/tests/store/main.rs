@@ -5,6 +5,7 @@
 mod harness;
 mod fixtures;
 
+mod accounts;
 mod attachments;
 mod audit;
 mod documents;
@@ -12,4 +13,5 @@ mod migrations;
 mod numbering;
 mod outbox;
 mod receipts;
+mod sessions;
 mod transitions;

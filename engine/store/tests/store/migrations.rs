@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
-/// Table name to its column names, in order, from `CREATE TABLE` statements.
+/// Per file, table name to its column names, in order, from `CREATE TABLE`
+/// statements; columns added by `ALTER TABLE … ADD COLUMN` are listed under
+/// `"<table> (added)"`.
 fn tables(folder: &str) -> BTreeMap<String, BTreeMap<String, Vec<String>>> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(folder);
     let mut files = BTreeMap::new();
@@ -14,7 +16,13 @@ fn tables(folder: &str) -> BTreeMap<String, BTreeMap<String, Vec<String>>> {
         let mut tables = BTreeMap::new();
         let mut current: Option<(String, Vec<String>)> = None;
         for line in sql.lines().map(str::trim) {
-            if let Some(rest) = line.strip_prefix("CREATE TABLE ") {
+            if let Some(rest) = line.strip_prefix("ALTER TABLE ") {
+                let mut words = rest.split_whitespace();
+                let table = words.next().unwrap_or_default();
+                assert_eq!((words.next(), words.next()), (Some("ADD"), Some("COLUMN")), "{line}");
+                let column = words.next().unwrap_or_default().to_owned();
+                tables.entry(format!("{table} (added)")).or_insert_with(Vec::new).push(column);
+            } else if let Some(rest) = line.strip_prefix("CREATE TABLE ") {
                 let name = rest.trim_end_matches('(').trim().to_owned();
                 current = Some((name, Vec::new()));
             } else if line.starts_with(");") {
@@ -43,4 +51,11 @@ fn sqlite_and_postgres_schemas_match() {
     let initial = &sqlite["0001_initial.sql"];
     assert_eq!(initial.len(), 7, "{initial:?}");
     assert!(initial["documents"].contains(&"version".to_owned()));
+
+    let accounts = &sqlite["0002_accounts_and_meta.sql"];
+    let names: Vec<&str> = accounts.keys().map(String::as_str).collect();
+    assert_eq!(names, ["documents (added)", "enterprises", "login_challenges", "sessions", "users"]);
+    assert_eq!(accounts["documents (added)"], ["meta"]);
+    assert_eq!(accounts["users"].len(), 9, "{:?}", accounts["users"]);
+    assert_eq!(accounts["sessions"].len(), 6, "{:?}", accounts["sessions"]);
 }

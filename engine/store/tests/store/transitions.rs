@@ -23,6 +23,7 @@ fn submit(document: &Document, expected_version: i64, durable: bool) -> Transiti
     let mut update = DocumentUpdate::from(document);
     update.status = "submitted".to_owned();
     update.data["signature"] = json!("MEUCIQ…");
+    update.meta["signature"] = json!({"cert_no": "0123ABCD", "value": "MEUCIQ…"});
     Transition {
         enterprise: document.enterprise.clone(),
         document_id: document.id,
@@ -47,6 +48,7 @@ async fn a_transition_writes_everything_at_once(store: Store) {
         assert_eq!(submitted.status, "submitted");
         assert_eq!(submitted.version, 2);
         assert_eq!(submitted.data["signature"], "MEUCIQ…");
+        assert_eq!(submitted.meta, json!({"signature": {"cert_no": "0123ABCD", "value": "MEUCIQ…"}}));
         assert_eq!(submitted.unified_no.as_deref(), Some(format!("A2026{n:09}").as_str()));
         assert_eq!(&store.get_document(ENTERPRISE_A, document.id).await.unwrap(), submitted);
 

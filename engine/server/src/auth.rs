@@ -1,0 +1,230 @@
+//! Login, sessions and CSRF.
+//!
+//! Sessions live in the database (several server instances share them); the
+//! browser holds a random token, the database only its hash. Every form
+//! carries the session's CSRF token; the login form, before any session,
+//! a double-submit token.
+//!
+//! Cards: the account is bound to a card number. Until the card agent
+//! (E-Port compatible signer) is wired in, a development soft card stands
+//! in: the card's PIN is checked against a stretched hash kept with the
+//! account, through the same `CardCheck` seam the signer will use.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use certflow_store::{Enterprise, NewSession, Role, StoreError, User, session_token_hash};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use crate::error::{ApiError, AppError};
+use crate::state::AppState;
+use crate::web::{self, LOGIN_CSRF_COOKIE, Lang, SESSION_COOKIE};
+
+/// The signed-in user, their enterprise and the session's CSRF token.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub user: User,
+    pub enterprise: Option<Enterprise>,
+    pub csrf: String,
+    pub token_hash: String,
+}
+
+impl CurrentUser {
+    /// The enterprise every query of this user is scoped to; officers have none.
+    pub fn enterprise_code(&self) -> Option<&str> {
+        self.user.enterprise.as_deref()
+    }
+
+    pub fn is_officer(&self) -> bool {
+        matches!(self.user.role, Role::Officer | Role::Admin) && self.user.enterprise.is_none()
+    }
+
+    /// Refuses a form whose `_csrf` does not match the session's.
+    pub fn check_csrf(&self, sent: Option<&str>) -> Result<(), AppError> {
+        match sent {
+            Some(token) if web::same_secret(token, &self.csrf) => Ok(()),
+            _ => Err(csrf_refused()),
+        }
+    }
+}
+
+pub fn csrf_refused() -> AppError {
+    AppError::new(
+        StatusCode::FORBIDDEN,
+        "csrf",
+        "页面已过期或请求来源不明，请刷新页面后重新操作",
+        "The page has expired or the request did not come from it: reload the page and try again",
+    )
+}
+
+async fn current_user(parts: &Parts, state: &AppState) -> Result<Option<CurrentUser>, AppError> {
+    let Some(token) = web::cookie(&parts.headers, SESSION_COOKIE) else { return Ok(None) };
+    let token_hash = session_token_hash(&token);
+    let now = OffsetDateTime::now_utc();
+    match state.store.get_session(&token_hash, now).await {
+        Ok((session, user)) => {
+            let expires = now + state.config.session_idle;
+            state.store.touch_session(&token_hash, now, expires).await?;
+            let enterprise = match &user.enterprise {
+                Some(code) => Some(state.store.get_enterprise(code).await?),
+                None => None,
+            };
+            Ok(Some(CurrentUser { user, enterprise, csrf: session.csrf_token, token_hash }))
+        }
+        Err(StoreError::NotFound) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A page that needs a login: without one the browser goes to /login.
+#[derive(Debug, Clone)]
+pub struct PageUser(pub CurrentUser);
+
+pub struct ToLogin;
+
+impl IntoResponse for ToLogin {
+    fn into_response(self) -> Response {
+        web::redirect("/login")
+    }
+}
+
+impl FromRequestParts<AppState> for PageUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        match current_user(parts, state).await {
+            Ok(Some(user)) => Ok(PageUser(user)),
+            Ok(None) => Err(ToLogin.into_response()),
+            Err(e) => Err(e.into_response()),
+        }
+    }
+}
+
+/// An API call that needs a login: 401 without one.
+#[derive(Debug, Clone)]
+pub struct ApiUser(pub CurrentUser);
+
+impl FromRequestParts<AppState> for ApiUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        match current_user(parts, state).await? {
+            Some(user) => Ok(ApiUser(user)),
+            None => Err(AppError::new(
+                StatusCode::UNAUTHORIZED,
+                "login_required",
+                "请先使用卡介质登录",
+                "Log in with your card first",
+            )
+            .into()),
+        }
+    }
+}
+
+/// Stretched hash of a development soft card's PIN: `sha256i$<salt>$<hex>`.
+pub fn hash_pin(pin: &str) -> String {
+    let salt = &web::random_token()[..16];
+    format!("sha256i${salt}${}", stretch(salt, pin))
+}
+
+fn stretch(salt: &str, pin: &str) -> String {
+    let mut digest = Sha256::digest(format!("{salt}:{pin}").as_bytes());
+    for _ in 0..20_000 {
+        digest = Sha256::digest(digest);
+    }
+    hex::encode(digest)
+}
+
+pub fn pin_matches(stored: &str, pin: &str) -> bool {
+    let mut parts = stored.splitn(3, '$');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("sha256i"), Some(salt), Some(hash)) => web::same_secret(&stretch(salt, pin), hash),
+        _ => false,
+    }
+}
+
+/// Where a card's PIN is checked. The development soft card checks it here;
+/// a real card checks it itself and the server verifies its signature.
+pub fn check_card_pin(user: &User, pin: &str) -> Result<(), AppError> {
+    match &user.pin_hash {
+        Some(stored) if pin_matches(stored, pin) => Ok(()),
+        _ => Err(AppError::new(
+            StatusCode::UNAUTHORIZED,
+            "card_pin",
+            "卡介质密码错误，请重新输入",
+            "The card PIN is wrong: enter it again",
+        )),
+    }
+}
+
+fn lang_of(headers: &HeaderMap, uri: &axum::http::Uri) -> Lang {
+    Lang::from_request(headers, uri.query()).0
+}
+
+pub async fn login_page(State(state): State<AppState>, headers: HeaderMap, uri: axum::http::Uri) -> Result<Response, AppError> {
+    let token = web::random_token();
+    let lang = lang_of(&headers, &uri);
+    let page = web::render(
+        &state.templates,
+        "login.html",
+        json!({"lang": lang.code(), "csrf": token, "title": "登录", "user": null}),
+    )?;
+    Ok(web::with_cookie(page.into_response(), web::set_cookie(LOGIN_CSRF_COOKIE, &token, 3600, state.config.secure_cookies)))
+}
+
+pub async fn login(State(state): State<AppState>, headers: HeaderMap, uri: axum::http::Uri, body: Bytes) -> Result<Response, AppError> {
+    let form = web::parse_form(&body);
+    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
+    let sent = get("_csrf");
+    let cookie = web::cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
+    if sent.is_empty() || !web::same_secret(&sent, &cookie) {
+        return Err(csrf_refused());
+    }
+    let card_no = get("card_no");
+    let refused = |state: &AppState| -> Result<Response, AppError> {
+        let lang = lang_of(&headers, &uri);
+        let page = web::render(
+            &state.templates,
+            "login.html",
+            json!({"lang": lang.code(), "csrf": sent, "title": "登录", "user": null, "card_no": card_no,
+                   "error": {"zh": "卡号或卡介质密码不正确，请检查卡介质是否正确连接后重试",
+                             "en": "The card number or PIN is not right: check that your card is connected and try again"}}),
+        )?;
+        Ok((StatusCode::UNAUTHORIZED, page).into_response())
+    };
+    let user = match state.store.get_user_by_card(&card_no).await {
+        Ok(user) => user,
+        Err(StoreError::NotFound) => return refused(&state),
+        Err(e) => return Err(e.into()),
+    };
+    if check_card_pin(&user, &get("pin")).is_err() {
+        return refused(&state);
+    }
+    let token = web::random_token();
+    let now = OffsetDateTime::now_utc();
+    state
+        .store
+        .create_session(NewSession {
+            token_hash: session_token_hash(&token),
+            user_id: user.id,
+            csrf_token: web::random_token(),
+            expires_at: now + state.config.session_idle,
+        })
+        .await?;
+    let max_age = state.config.session_idle.whole_seconds();
+    let home = if user.enterprise.is_none() { "/officer" } else { "/" };
+    let mut response = web::redirect(home);
+    response = web::with_cookie(response, web::set_cookie(SESSION_COOKIE, &token, max_age, state.config.secure_cookies));
+    Ok(web::with_cookie(response, web::set_cookie(LOGIN_CSRF_COOKIE, "", 0, state.config.secure_cookies)))
+}
+
+pub async fn logout(State(state): State<AppState>, PageUser(user): PageUser, body: Bytes) -> Result<Response, AppError> {
+    let form = web::parse_form(&body);
+    user.check_csrf(form.iter().find(|(k, _)| k == "_csrf").map(|(_, v)| v.as_str()))?;
+    state.store.delete_session(&user.token_hash).await?;
+    Ok(web::with_cookie(web::redirect("/login"), web::set_cookie(SESSION_COOKIE, "", 0, state.config.secure_cookies)))
+}

@@ -1,0 +1,310 @@
+//! The customs side: receipts that move documents (from the built-in
+//! simulator, an outside gateway or an officer), the simulator that
+//! consumes the outbox, and the officer console.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use certflow_core::Text;
+use certflow_store::{AuditRecord, Document, DocumentQuery, DocumentUpdate, NewDocument, NewReceipt, Transition, Uuid};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::actions::CUSTOMS_TOPIC;
+use crate::auth::{CurrentUser, PageUser};
+use crate::error::{ApiError, AppError};
+use crate::pages::{day, page_context, status_label};
+use crate::state::AppState;
+use crate::web::{self, Lang};
+
+/// What applying a receipt did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReceiptEffect {
+    /// Recorded and the document moved to this state.
+    Moved(String),
+    /// Recorded; the workflow has no transition for it in the current state.
+    RecordedOnly,
+    /// Delivered before: nothing new.
+    Repeated,
+}
+
+/// Records a customs receipt and moves the document as its workflow says.
+/// Idempotent by `key`: the same receipt delivered twice counts once.
+pub async fn apply_receipt(
+    state: &AppState,
+    document_id: Uuid,
+    code: &str,
+    message: &str,
+    key: &str,
+    actor: &str,
+) -> Result<ReceiptEffect, AppError> {
+    let bundle = state.bundle.current();
+    let doc = state.store.get_document_for_customs(document_id).await?;
+    let workflow = bundle.workflow_for(&doc.doctype).ok_or_else(|| AppError::internal("document without workflow"))?;
+    let label = workflow.receipts.get(code).map(|r| r.label.zh.clone()).unwrap_or_else(|| code.to_owned());
+    let recorded = state
+        .store
+        .add_receipt(NewReceipt {
+            document_id,
+            code: code.to_owned(),
+            status: label,
+            detail: json!({"message": message}),
+            idempotency_key: key.to_owned(),
+        })
+        .await?;
+    if !recorded.newly_added {
+        return Ok(ReceiptEffect::Repeated);
+    }
+    let Ok(receipt) = bundle.apply_receipt(&workflow.id, &doc.status, code) else {
+        tracing::warn!(document = %document_id, code, status = doc.status, "receipt does not apply in this state");
+        return Ok(ReceiptEffect::RecordedOnly);
+    };
+    let to = receipt.to.clone();
+    state
+        .store
+        .transition(Transition {
+            enterprise: doc.enterprise.clone(),
+            document_id,
+            expected_version: doc.version,
+            update: DocumentUpdate { status: to.clone(), ..DocumentUpdate::from(&doc) },
+            assign_unified_no: None,
+            audit: AuditRecord {
+                actor: actor.to_owned(),
+                action: format!("receipt:{code}"),
+                detail: json!({"from": doc.status, "to": to, "message": message}),
+            },
+            message: None,
+            durable: true,
+        })
+        .await?;
+    Ok(ReceiptEffect::Moved(to))
+}
+
+/// The simulator: takes submissions from the outbox and, after the
+/// configured delay, answers with 入库成功 (or 入库失败 at the configured
+/// rate). Runs until the process ends; survives restarts because the
+/// outbox is durable and leases expire.
+pub async fn run_simulator(state: AppState) {
+    let config = state.config.customs.clone();
+    loop {
+        match state.store.claim(CUSTOMS_TOPIC, 8, Duration::from_secs(60)).await {
+            Ok(messages) if !messages.is_empty() => {
+                for message in messages {
+                    tokio::time::sleep(config.delay).await;
+                    let result = simulate_one(&state, &message.payload, config.failure_rate).await;
+                    let outcome = match result {
+                        Ok(()) => state.store.ack(&message).await,
+                        Err(e) => {
+                            let retry = OffsetDateTime::now_utc() + certflow_store::retry_delay(message.attempts);
+                            state.store.fail(&message, &e.to_string(), retry).await
+                        }
+                    };
+                    if let Err(e) = outcome {
+                        tracing::warn!("customs simulator could not settle message {}: {e}", message.id);
+                    }
+                }
+            }
+            Ok(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            Err(e) => {
+                tracing::warn!("customs simulator cannot read the outbox: {e}");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }
+    }
+}
+
+async fn simulate_one(state: &AppState, payload: &Value, failure_rate: f64) -> Result<(), AppError> {
+    let id = payload
+        .get("document_id")
+        .and_then(Value::as_str)
+        .and_then(|s| Uuid::parse_str(s).ok())
+        .ok_or_else(|| AppError::internal("customs message without document id"))?;
+    let doc = state.store.get_document_for_customs(id).await?;
+    let bundle = state.bundle.current();
+    let Some(workflow) = bundle.workflow_for(&doc.doctype) else { return Ok(()) };
+    // The first receipt code the workflow accepts from the document's state:
+    // storing (入库) comes before review, in the order the bundle lists them.
+    let mut candidates: Vec<&certflow_core::workflow::Receipt> =
+        workflow.receipts.values().filter(|r| r.from.contains(&doc.status)).collect();
+    candidates.truncate(2);
+    let refused = rand::random::<f64>() < failure_rate;
+    // Bundles list 入库失败 before 入库成功; pick by the target's finality.
+    let pick = candidates
+        .iter()
+        .find(|r| workflow.states.get(&r.to).is_some_and(|s| s.is_final) == refused)
+        .or(candidates.first());
+    if let Some(receipt) = pick {
+        let key = format!("sim-{}-{}-{}", doc.id, doc.version, receipt.code);
+        let message = if refused { "模拟海关：入库校验未通过" } else { "模拟海关：数据已入库" };
+        apply_receipt(state, doc.id, &receipt.code, message, &key, "customs-simulator").await?;
+    }
+    Ok(())
+}
+
+/// `POST /api/v1/gateway/receipts`: receipts from an outside customs gateway,
+/// `{document_id, code, message, receipt_no}`, authenticated by bearer token.
+pub async fn gateway_receipt(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<axum::Json<Value>, ApiError> {
+    let expected = state.config.customs.gateway_token.as_deref().ok_or_else(AppError::not_found)?;
+    let sent = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    if !sent.is_some_and(|s| web::same_secret(s, expected)) {
+        return Err(AppError::new(StatusCode::UNAUTHORIZED, "gateway_auth", "网关认证失败", "Gateway authentication failed").into());
+    }
+    let body: Value = serde_json::from_slice(&body)
+        .map_err(|e| AppError::bad_request("invalid_json", format!("请求内容不是有效的 JSON：{e}"), format!("Invalid JSON: {e}")))?;
+    let field = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let id = Uuid::parse_str(&field("document_id")).map_err(|_| AppError::not_found())?;
+    let key = field("receipt_no");
+    if key.is_empty() {
+        return Err(AppError::bad_request("receipt_no", "缺少回执编号 receipt_no", "receipt_no is required").into());
+    }
+    let effect = apply_receipt(&state, id, &field("code"), &field("message"), &key, "customs-gateway").await?;
+    Ok(axum::Json(json!({"effect": format!("{effect:?}")})))
+}
+
+fn officer_only(user: &CurrentUser) -> Result<(), AppError> {
+    if user.is_officer() {
+        Ok(())
+    } else {
+        Err(AppError::new(StatusCode::FORBIDDEN, "officer_only", "仅海关关员可以使用", "Customs officers only"))
+    }
+}
+
+/// `GET /officer`: issue notices, review what came in.
+pub async fn officer_page(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, AppError> {
+    officer_only(&user)?;
+    let lang = Lang::from_request(&headers, uri.query()).0;
+    let bundle = state.bundle.current();
+    // Types an officer can issue: every type whose workflow can start a document.
+    let issuable: Vec<Value> = bundle
+        .doctypes
+        .values()
+        .filter(|t| t.workflow.is_some())
+        .map(|t| json!({"id": t.id, "name": t.name, "category": t.category}))
+        .collect();
+    let mut q = DocumentQuery::customs();
+    q.limit = 50;
+    let recent = state.store.list_documents(&q).await?;
+    let reviewable = |doc: &Document| -> Vec<Value> {
+        bundle
+            .workflow_for(&doc.doctype)
+            .map(|w| {
+                w.receipts
+                    .values()
+                    .filter(|r| r.from.contains(&doc.status))
+                    .map(|r| json!({"code": r.code, "label": r.label}))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let rows: Vec<Value> = recent
+        .documents
+        .iter()
+        .map(|d| {
+            json!({
+                "id": d.id, "enterprise": d.enterprise, "business_no": d.business_no, "notice_no": d.customs_no,
+                "doctype": bundle.doctype(&d.doctype).map(|t| t.name.clone()),
+                "status": status_label(&bundle, &d.doctype, &d.status), "date": day(d.updated_at),
+                "receipts": reviewable(d),
+            })
+        })
+        .collect();
+    let flash = query.get("done").map(|d| json!({"kind": "ok", "text": {"zh": d, "en": d}}));
+    let ctx = json!({
+        "lang": lang.code(), "csrf": user.csrf, "title": "海关业务",
+        "user": page_context(&user, lang, &bundle, &Text::new("海关业务", "Customs console"), "officer")["user"],
+        "menu": page_context(&user, lang, &bundle, &Text::new("海关业务", "Customs console"), "officer")["menu"],
+        "doctypes": issuable, "documents": rows, "flash": flash,
+    });
+    Ok(web::render(&state.templates, "officer.html", ctx)?.into_response())
+}
+
+/// `POST /officer/notices`: a notice to an enterprise for a declaration.
+pub async fn issue_notice(State(state): State<AppState>, PageUser(user): PageUser, body: Bytes) -> Result<Response, AppError> {
+    officer_only(&user)?;
+    let form = web::parse_form(&body);
+    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
+    user.check_csrf(Some(&get("_csrf")))?;
+    let enterprise = state.store.get_enterprise(&get("enterprise")).await.map_err(|_| {
+        AppError::bad_request("enterprise", "企业海关编码不存在，请核对", "No enterprise has that customs code: check it")
+    })?;
+    let decl_no = get("decl_no");
+    if !certflow_core::checks::declaration_no_valid(&decl_no) {
+        return Err(AppError::bad_request("decl_no", "报关单号应为 18 位数字", "The declaration number has 18 digits"));
+    }
+    let doc = issue(&state, &enterprise.code, &get("doctype"), &decl_no, &get("reason"), &get("requirement"), json!({}), &user.user.card_no).await?;
+    Ok(web::redirect(&format!("/officer?done=已发出通知 {}", doc.customs_no.unwrap_or_default())))
+}
+
+/// Creates a notice document in its workflow's initial state.
+#[allow(clippy::too_many_arguments)]
+pub async fn issue(
+    state: &AppState,
+    enterprise: &str,
+    doctype: &str,
+    decl_no: &str,
+    reason: &str,
+    requirement: &str,
+    prefill: Value,
+    actor: &str,
+) -> Result<Document, AppError> {
+    let bundle = state.bundle.current();
+    let ty = bundle.doctype(doctype).ok_or_else(|| AppError::bad_request("doctype", "单证类型不存在", "Unknown document type"))?;
+    let workflow = bundle.workflow_for(doctype).ok_or_else(|| AppError::internal("type without workflow"))?;
+    let mut data = prefill;
+    if ty.fields.contains_key("decl_no") {
+        data["decl_no"] = json!(decl_no);
+    }
+    let notice_no = Uuid::new_v4().simple().to_string();
+    let doc = state
+        .store
+        .insert_document(NewDocument {
+            doctype: doctype.to_owned(),
+            bundle_hash: bundle.hash.clone(),
+            enterprise: enterprise.to_owned(),
+            status: workflow.initial.clone(),
+            business_no: Some(decl_no.to_owned()),
+            data,
+            meta: json!({"business_type": "报关单", "reason": reason, "requirement": requirement, "issued_by": actor}),
+            created_by: actor.to_owned(),
+        })
+        .await?;
+    let update = DocumentUpdate { customs_no: Some(notice_no), ..DocumentUpdate::from(&doc) };
+    let doc = state.store.update_document(enterprise, doc.id, doc.version, update).await?;
+    Ok(doc)
+}
+
+/// `POST /officer/documents/{id}/receipts`: an officer's decision as a receipt.
+pub async fn officer_receipt(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    officer_only(&user)?;
+    let form = web::parse_form(&body);
+    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
+    user.check_csrf(Some(&get("_csrf")))?;
+    let id = Uuid::parse_str(&id).map_err(|_| AppError::not_found())?;
+    let code = get("code");
+    let key = format!("officer-{}-{}", Uuid::new_v4().simple(), code);
+    let effect = apply_receipt(&state, id, &code, &get("message"), &key, &user.user.card_no).await?;
+    let text = match effect {
+        ReceiptEffect::Moved(to) => format!("回执 {code} 已发送，状态 {to}"),
+        other => format!("回执 {code}: {other:?}"),
+    };
+    Ok(web::redirect(&format!("/officer?done={}", text)))
+}
+
+pub fn refused_message() -> Text {
+    Text::new("当前状态不可进行该操作", "Not possible in the current status")
+}

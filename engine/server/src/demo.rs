@@ -1,0 +1,135 @@
+//! Demo data for `certflow serve --demo`: two enterprises, their users and
+//! bound cards, a customs officer, and notices of every type the bundle's
+//! import workflows govern, in varied statuses with their receipts.
+//! Seeding is idempotent: a database that has the demo accounts is left as is.
+
+use certflow_store::{DocumentUpdate, NewEnterprise, NewReceipt, NewUser, Role, StoreError};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::auth::hash_pin;
+use crate::customs;
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// A login the demo prints.
+#[derive(Debug, Clone)]
+pub struct DemoLogin {
+    pub card_no: &'static str,
+    pub pin: &'static str,
+    pub who: &'static str,
+}
+
+pub const ENTERPRISE_A: (&str, &str, &str, &str) =
+    ("1101910023", "91350100M000100Y43", "北京华夏示范食品进出口有限公司", "Huaxia Demo Food Import & Export Co., Ltd.");
+pub const ENTERPRISE_B: (&str, &str, &str, &str) =
+    ("4403960512", "9144030071526726XG", "深圳南海示范贸易有限公司", "Nanhai Demo Trading Co., Ltd.");
+
+pub const LOGINS: [DemoLogin; 3] = [
+    DemoLogin { card_no: "8930000000000001", pin: "88888888", who: "张明 · 北京华夏示范食品进出口有限公司 (enterprise user)" },
+    DemoLogin { card_no: "8930000000000002", pin: "88888888", who: "王芳 · 深圳南海示范贸易有限公司 (enterprise user)" },
+    DemoLogin { card_no: "8990000000000001", pin: "99999999", who: "李华 · 海关关员 (customs officer)" },
+];
+
+pub async fn seed(state: &AppState) -> Result<&'static [DemoLogin], AppError> {
+    match state.store.get_user_by_card(LOGINS[0].card_no).await {
+        Ok(_) => return Ok(&LOGINS),
+        Err(StoreError::NotFound) => {}
+        Err(e) => return Err(e.into()),
+    }
+    for (code, credit, zh, en) in [ENTERPRISE_A, ENTERPRISE_B] {
+        state
+            .store
+            .upsert_enterprise(NewEnterprise { code: code.into(), credit_code: credit.into(), name_zh: zh.into(), name_en: en.into() })
+            .await?;
+    }
+    let people = [("张明", Some(ENTERPRISE_A.0), Role::Enterprise), ("王芳", Some(ENTERPRISE_B.0), Role::Enterprise), ("李华", None, Role::Officer)];
+    for (login, (name, enterprise, role)) in LOGINS.iter().zip(people) {
+        state
+            .store
+            .create_user(NewUser {
+                card_no: login.card_no.into(),
+                cert_no: None,
+                cert_pem: None,
+                enterprise: enterprise.map(str::to_owned),
+                name: name.into(),
+                role,
+                pin_hash: Some(hash_pin(login.pin)),
+            })
+            .await?;
+    }
+    seed_notices(state).await?;
+    Ok(&LOGINS)
+}
+
+/// What the declaration back-fills: the sample without what the
+/// enterprise must add (production dates and batches).
+fn declaration_prefill(sample: &Value) -> Value {
+    let mut data = sample.clone();
+    if let Some(goods) = data.get_mut("goods").and_then(Value::as_array_mut) {
+        for line in goods {
+            if let Some(obj) = line.as_object_mut() {
+                for key in ["prod_date", "prod_batch", "serial_batch", "shelf_life_days", "overseas_producer"] {
+                    obj.remove(key);
+                }
+            }
+        }
+    }
+    data
+}
+
+async fn seed_notices(state: &AppState) -> Result<(), AppError> {
+    let bundle = state.bundle.current();
+    let year = OffsetDateTime::now_utc().year();
+    let mut serial = 3400;
+    let officer = LOGINS[2].card_no;
+    for list in bundle.list_views.values() {
+        for (i, doctype) in list.doctypes.iter().enumerate() {
+            let Some(ty) = bundle.doctype(doctype) else { continue };
+            let Some(workflow) = bundle.workflow_for(doctype) else { continue };
+            let sample = ty.sample.clone().unwrap_or_else(|| json!({}));
+            let label = ty.category.as_ref().map(|c| c.zh.clone()).unwrap_or_else(|| ty.name.zh.clone());
+            // Every type gets a notice to do; some also show later statuses.
+            let mut statuses = vec![workflow.initial.clone()];
+            statuses.extend(workflow.states.keys().filter(|s| **s != workflow.initial).skip(i % 3).take(2).cloned());
+            for status in statuses {
+                serial += 1;
+                let decl_no = format!("0101{year}1{serial:09}");
+                let todo = status == workflow.initial;
+                let prefill = if todo { declaration_prefill(&sample) } else { sample.clone() };
+                let reason = format!("{label}证书出证需要");
+                let requirement = if ty.attachments.is_empty() { "请补录生产日期、生产批次等信息" } else { "请上传原产地证明及卫生证书扫描件" };
+                let doc = customs::issue(state, ENTERPRISE_A.0, doctype, &decl_no, &reason, requirement, prefill, officer).await?;
+                if !todo {
+                    let mut data = doc.data.clone();
+                    if let (Some(d), Some(s)) = (data.as_object_mut(), sample.as_object()) {
+                        for (k, v) in s {
+                            d.insert(k.clone(), v.clone());
+                        }
+                        d.insert("decl_no".into(), json!(decl_no));
+                    }
+                    let update = DocumentUpdate { status: status.clone(), data, ..DocumentUpdate::from(&doc) };
+                    state.store.update_document(ENTERPRISE_A.0, doc.id, doc.version, update).await?;
+                    for receipt in workflow.receipts.values().filter(|r| r.to == status) {
+                        state
+                            .store
+                            .add_receipt(NewReceipt {
+                                document_id: doc.id,
+                                code: receipt.code.clone(),
+                                status: receipt.label.zh.clone(),
+                                detail: json!({"message": "示例回执"}),
+                                idempotency_key: format!("demo-{}-{}", doc.id, receipt.code),
+                            })
+                            .await?;
+                    }
+                }
+            }
+        }
+    }
+    // Enterprise B has one notice, which A must never see.
+    if let Some(doctype) = bundle.list_views.values().flat_map(|l| l.doctypes.iter()).next() {
+        let sample = bundle.doctype(doctype).and_then(|t| t.sample.clone()).unwrap_or_else(|| json!({}));
+        customs::issue(state, ENTERPRISE_B.0, doctype, &format!("5300{year}1000000001"), "出证需要", "请补录", declaration_prefill(&sample), officer).await?;
+    }
+    Ok(())
+}

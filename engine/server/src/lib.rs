@@ -1,0 +1,74 @@
+//! certflow-server: the web side of certflow — pages generated from the
+//! bundle, the JSON API over the same handlers, uploads, sessions, and the
+//! customs gateway with its simulator.
+//!
+//! [`app`] builds the whole router from an [`AppState`]; `main` lives in
+//! tools/certflow. The server is the only evaluator of schemas and rules:
+//! pages send what the user typed and show what the server found.
+//!
+//! It must not know any particular certificate: forms, lists, statuses and
+//! messages come from the bundle. Every route that reads or changes a
+//! document is scoped to the signed-in user's enterprise.
+
+mod actions;
+mod api;
+mod auth;
+pub mod customs;
+pub mod demo;
+mod error;
+mod formdata;
+mod pages;
+mod state;
+mod uploads;
+mod web;
+
+pub use error::{ApiError, AppError};
+pub use state::{AppState, BundleHandle, CustomsConfig, ServerConfig};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::routing::{get, post};
+
+/// Uploads are at most a few files of 4 MB; bodies beyond this are refused
+/// before they are read.
+const BODY_LIMIT: usize = 48 * 1024 * 1024;
+
+/// The whole application.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/api/v1/openapi.json", get(api::openapi))
+        .route("/api/v1/doctypes", get(api::doctypes))
+        .route("/api/v1/bundle", get(api::bundle))
+        .route("/api/v1/validate/{doctype}", post(api::validate))
+        .route("/api/v1/documents/{id}/receipts", get(pages::receipts))
+        .route("/api/v1/gateway/receipts", post(customs::gateway_receipt))
+        .route("/", get(pages::home))
+        .route("/login", get(auth::login_page).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/lists/{id}", get(pages::list))
+        .route("/documents/{id}", get(pages::view_document).post(pages::post_document))
+        .route("/documents/{id}/edit", get(pages::edit_document))
+        .route("/documents/{id}/attachments", get(uploads::show).post(uploads::upload))
+        .route("/attachments/{id}", get(uploads::download))
+        .route("/officer", get(customs::officer_page))
+        .route("/officer/notices", post(customs::issue_notice))
+        .route("/officer/documents/{id}/receipts", post(customs::officer_receipt))
+        .route("/static/app.js", get(|| async { static_file("text/javascript; charset=utf-8", include_str!("../static/app.js")) }))
+        .route("/static/app.css", get(|| async { static_file("text/css; charset=utf-8", include_str!("../static/app.css")) }))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+fn static_file(content_type: &'static str, body: &'static str) -> impl axum::response::IntoResponse {
+    ([(CONTENT_TYPE, content_type), (CACHE_CONTROL, "no-cache")], body)
+}
+
+/// Starts the background work of a server instance (the customs simulator
+/// when configured).
+pub fn spawn_background(state: &AppState) {
+    if state.config.customs.simulate {
+        tokio::spawn(customs::run_simulator(state.clone()));
+    }
+}

@@ -1,0 +1,472 @@
+//! The enterprise's pages: list views and document forms, generated from
+//! the bundle.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use certflow_core::listview::ListView;
+use certflow_core::raw::{CriterionKind, DateColumn};
+use certflow_core::workflow::Step;
+use certflow_core::{CompiledBundle, Text};
+use certflow_store::{DateField, Document, DocumentQuery, Uuid};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use time::{Date, OffsetDateTime, UtcOffset};
+
+use crate::actions::{self, CardInput, Outcome};
+use crate::auth::{ApiUser, CurrentUser, PageUser};
+use crate::error::{ApiError, AppError};
+use crate::formdata;
+use crate::state::AppState;
+use crate::web::{self, Lang};
+
+/// Dates on pages are China Standard Time.
+pub const CHINA: UtcOffset = match UtcOffset::from_hms(8, 0, 0) {
+    Ok(offset) => offset,
+    Err(_) => UtcOffset::UTC,
+};
+
+pub fn day(at: OffsetDateTime) -> String {
+    let d = at.to_offset(CHINA).date();
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+fn parse_day(s: &str) -> Option<Date> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    Date::parse(s.trim(), &format).ok()
+}
+
+/// The common parts of every page's context.
+pub fn page_context(user: &CurrentUser, lang: Lang, bundle: &CompiledBundle, title: &Text, active: &str) -> Value {
+    let menu: Vec<Value> = if user.is_officer() {
+        vec![json!({"href": "/officer", "label": {"zh": "海关业务", "en": "Customs console"}, "active": active == "officer"})]
+    } else {
+        bundle
+            .list_views
+            .values()
+            .map(|v| json!({"href": format!("/lists/{}", v.id), "label": v.title, "active": active == v.id}))
+            .collect()
+    };
+    let enterprise_name = user.enterprise.as_ref().map(|e| e.name_zh.clone()).unwrap_or_else(|| "海关 / Customs".into());
+    json!({
+        "lang": lang.code(),
+        "csrf": user.csrf,
+        "title": if lang == Lang::En { title.en_or_zh() } else { &title.zh },
+        "user": {"name": user.user.name, "enterprise_name": enterprise_name, "card_no": user.user.card_no},
+        "menu": menu,
+    })
+}
+
+fn merge(mut base: Value, extra: Value) -> Value {
+    if let (Some(b), Value::Object(e)) = (base.as_object_mut(), extra) {
+        b.extend(e);
+    }
+    base
+}
+
+fn remember_lang(response: Response, headers: &HeaderMap, uri: &Uri, secure: bool) -> Response {
+    match Lang::from_request(headers, uri.query()) {
+        (lang, true) => web::with_cookie(response, web::set_cookie(web::LANG_COOKIE, lang.code(), 365 * 86400, secure)),
+        _ => response,
+    }
+}
+
+pub async fn home(State(state): State<AppState>, PageUser(user): PageUser) -> Response {
+    if user.is_officer() {
+        return web::redirect("/officer");
+    }
+    match state.bundle.current().list_views.keys().next() {
+        Some(id) => web::redirect(&format!("/lists/{id}")),
+        None => AppError::not_found().into_response(),
+    }
+}
+
+fn enterprise_of(user: &CurrentUser) -> Result<&str, AppError> {
+    user.enterprise_code().ok_or_else(|| {
+        AppError::new(StatusCode::FORBIDDEN, "enterprise_only", "该功能仅供企业用户使用", "Only enterprise users can use this page")
+    })
+}
+
+/// `GET /lists/{id}`: a list view with its criteria, paging and columns.
+pub async fn list(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, AppError> {
+    let enterprise = enterprise_of(&user)?.to_owned();
+    let lang = Lang::from_request(&headers, uri.query()).0;
+    let bundle = state.bundle.current();
+    let view = bundle.list_view(&id).ok_or_else(AppError::not_found)?;
+    let first_visit = query.keys().all(|k| k == "lang") || query.contains_key("reset");
+    let get = |k: &str| if first_visit { String::new() } else { query.get(k).cloned().unwrap_or_default() };
+
+    let today = OffsetDateTime::now_utc().to_offset(CHINA).date();
+    let (mut from, mut to) = (get("from"), get("to"));
+    if first_visit && let Some(d) = &view.date {
+        from = format_date(today - time::Duration::days(i64::from(d.default_days)));
+        to = format_date(today);
+    }
+    let mut error: Option<Text> = None;
+    let mut q = DocumentQuery::new(enterprise);
+    q.doctypes = view.doctypes.clone();
+    q.limit = view.page_size;
+    let page: u32 = get("page").parse().unwrap_or(1).max(1);
+    q.offset = (page - 1) * view.page_size;
+    let mut identifier_given = false;
+    for c in &view.criteria {
+        let value = get(&c.id);
+        if value.is_empty() {
+            continue;
+        }
+        match c.kind {
+            CriterionKind::BusinessNo => {
+                q.business_no = Some(value.trim().to_owned());
+                identifier_given = true;
+            }
+            CriterionKind::Status => q.statuses = vec![value],
+            CriterionKind::Choice => {
+                if let Some(choice) = c.options.iter().find(|o| o.code == value) {
+                    q.doctypes.retain(|d| choice.doctypes.contains(d));
+                }
+            }
+        }
+    }
+    if let Some(d) = &view.date
+        && !identifier_given
+    {
+        q.date_field = match d.field {
+            DateColumn::CreatedAt => DateField::CreatedAt,
+            DateColumn::UpdatedAt => DateField::UpdatedAt,
+        };
+        let (f, t) = (parse_day(&from), parse_day(&to));
+        if (!from.is_empty() && f.is_none()) || (!to.is_empty() && t.is_none()) {
+            error = Some(Text::new(
+                format!("「{}」请按 YYYY-MM-DD 录入", d.label.zh),
+                format!("{}: write dates as YYYY-MM-DD", d.label.en_or_zh()),
+            ));
+        } else if let (Some(f), Some(t)) = (f, t) {
+            if (t - f).whole_days() > i64::from(d.max_days) {
+                error = Some(d.too_long.clone());
+            } else if t < f {
+                error = Some(Text::new("结束日期不能早于开始日期", "The end date cannot be before the start date"));
+            }
+        }
+        q.from = f.map(|f| f.midnight().assume_offset(CHINA));
+        q.until = t.map(|t| (t + time::Duration::days(1)).midnight().assume_offset(CHINA));
+    }
+    let (rows, total) = if error.is_some() {
+        (Vec::new(), 0)
+    } else {
+        let found = state.store.list_documents(&q).await?;
+        let rows: Vec<Value> = found
+            .documents
+            .iter()
+            .enumerate()
+            .map(|(i, doc)| list_row(&bundle, view, doc, q.offset as usize + i + 1, lang))
+            .collect();
+        (rows, found.total)
+    };
+    let total = total.max(0) as u64;
+    let pages: Vec<u64> = (1..=total.div_ceil(u64::from(view.page_size)).max(1)).collect();
+    let criteria: Vec<Value> = view
+        .criteria
+        .iter()
+        .map(|c| json!({"id": c.id, "label": c.label, "kind": c.kind, "all": c.all, "options": c.options, "value": get(&c.id)}))
+        .collect();
+    let mut page_query: Vec<String> = view.criteria.iter().map(|c| format!("{}={}", c.id, urlencode(&get(&c.id)))).collect();
+    page_query.push(format!("from={from}"));
+    page_query.push(format!("to={to}"));
+    // After an action the page lands here with its message (`数据申报成功`).
+    let flash = query.get("done").and_then(|action| {
+        let doctype = query.get("doc").and_then(|d| Uuid::parse_str(d).ok()).and(view.doctypes.first())?;
+        let done = bundle.workflow_for(doctype)?.actions.get(action)?.done.clone()?;
+        Some(json!({"kind": "ok", "text": done}))
+    });
+    let ctx = merge(
+        page_context(&user, lang, &bundle, &view.title, &view.id),
+        json!({
+            "flash": flash,
+            "view": view,
+            "criteria": criteria,
+            "date": view.date.as_ref().map(|d| json!({"label": d.label, "from": from, "to": to})),
+            "rows": rows,
+            "total": total,
+            "page": page,
+            "pages": pages,
+            "page_size": view.page_size,
+            "page_query": format!("?{}", page_query.join("&")),
+            "error": error,
+        }),
+    );
+    let page = web::render(&state.templates, "list.html", ctx)?;
+    Ok(remember_lang(page.into_response(), &headers, &uri, state.config.secure_cookies))
+}
+
+fn format_date(d: Date) -> String {
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}
+
+fn pick(text: &Text, lang: Lang) -> String {
+    if lang == Lang::En { text.en_or_zh().to_owned() } else { text.zh.clone() }
+}
+
+pub fn status_label(bundle: &CompiledBundle, doctype: &str, status: &str) -> Text {
+    bundle
+        .workflow_for(doctype)
+        .and_then(|w| w.states.get(status))
+        .map(|s| s.label.clone())
+        .unwrap_or_else(|| Text::new(status, status))
+}
+
+fn list_row(bundle: &CompiledBundle, view: &ListView, doc: &Document, index: usize, lang: Lang) -> Value {
+    let ty = bundle.doctype(&doc.doctype);
+    let text = |v: Option<&Value>| match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    };
+    let cells: Vec<Value> = view
+        .columns
+        .iter()
+        .map(|col| {
+            let shown = match col.value.split_once('.') {
+                None => match col.value.as_str() {
+                    "business_no" => doc.business_no.clone().unwrap_or_default(),
+                    "unified_no" => doc.unified_no.clone().unwrap_or_default(),
+                    "customs_no" => doc.customs_no.clone().unwrap_or_default(),
+                    "status" => pick(&status_label(bundle, &doc.doctype, &doc.status), lang),
+                    "created_at" => day(doc.created_at),
+                    "updated_at" => day(doc.updated_at),
+                    _ => String::new(),
+                },
+                Some(("doctype", "name")) => ty.map(|t| pick(&t.name, lang)).unwrap_or_default(),
+                Some(("doctype", "category")) => ty
+                    .and_then(|t| t.category.as_ref())
+                    .map(|c| pick(&Text::new(&c.zh, &c.en), lang))
+                    .unwrap_or_else(|| "-".into()),
+                Some(("meta", key)) => text(doc.meta.get(key)),
+                Some(("data", key)) => text(doc.data.get(key)),
+                Some(("criterion", id)) => view.choice_label(id, &doc.doctype).map(|t| pick(t, lang)).unwrap_or_default(),
+                _ => String::new(),
+            };
+            json!({"column": col.id, "text": if shown.is_empty() { "-".to_owned() } else { shown }, "link": col.link})
+        })
+        .collect();
+    let enabled: Vec<&str> =
+        view.row_actions.iter().filter(|a| a.enabled(&doc.doctype, &doc.status)).map(|a| a.id.as_str()).collect();
+    json!({
+        "id": doc.id,
+        "index": index,
+        "cells": cells,
+        "enabled_actions": enabled,
+        "view_refused": view.is_view_refused(&doc.status).map(|t| pick(t, lang)),
+    })
+}
+
+async fn load_document(state: &AppState, user: &CurrentUser, id: &str) -> Result<Document, AppError> {
+    let enterprise = enterprise_of(user)?;
+    let id = Uuid::parse_str(id).map_err(|_| AppError::not_found())?;
+    Ok(state.store.get_document(enterprise, id).await?)
+}
+
+/// Whether the document can be edited now: some action from its state
+/// validates and stores what the user typed.
+fn editable(bundle: &CompiledBundle, doc: &Document) -> bool {
+    bundle.workflow_for(&doc.doctype).is_some_and(|w| {
+        w.actions_from(&doc.status)
+            .any(|a| a.steps.iter().any(|s| matches!(s, Step::ValidateDraft | Step::Validate)))
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn render_form(
+    state: &AppState,
+    user: &CurrentUser,
+    lang: Lang,
+    doc: &Document,
+    data: &Value,
+    errors: &[certflow_core::FieldError],
+    read_only: bool,
+    flash: Option<Value>,
+) -> Result<axum::response::Html<String>, AppError> {
+    let bundle = state.bundle.current();
+    let ty = bundle.doctype(&doc.doctype).ok_or_else(AppError::not_found)?;
+    let actions: Vec<Value> = bundle
+        .workflow_for(&doc.doctype)
+        .map(|w| {
+            w.actions_from(&doc.status)
+                .filter(|a| a.steps.iter().any(|s| matches!(s, Step::ValidateDraft | Step::Validate)))
+                .map(|a| json!({"id": a.id, "label": a.label, "sign": a.steps.contains(&Step::Sign)}))
+                .collect()
+        })
+        .unwrap_or_default();
+    let list = bundle.list_views.values().find(|v| v.doctypes.contains(&doc.doctype));
+    let back = list.map(|v| format!("/lists/{}", v.id)).unwrap_or_else(|| "/".into());
+    let ctx = merge(
+        page_context(user, lang, &bundle, &ty.name, list.map(|v| v.id.as_str()).unwrap_or("")),
+        json!({
+            "doc": {
+                "id": doc.id, "doctype": doc.doctype, "title": ty.name, "version": doc.version,
+                "status_label": status_label(&bundle, &doc.doctype, &doc.status),
+                "business_no": doc.business_no,
+            },
+            "sections": formdata::sections_context(&bundle, ty, data, errors),
+            "doc_errors": formdata::document_errors(ty, errors),
+            "params": formdata::params_context(&bundle, ty),
+            "actions": actions,
+            "read_only": read_only,
+            "back": back,
+            "flash": flash,
+            "js_messages": {},
+        }),
+    );
+    web::render(&state.templates, "form.html", ctx)
+}
+
+/// `GET /documents/{id}`: read-only.
+pub async fn view_document(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, AppError> {
+    let doc = load_document(&state, &user, &id).await?;
+    let lang = Lang::from_request(&headers, uri.query()).0;
+    let bundle = state.bundle.current();
+    if let Some(message) =
+        bundle.list_views.values().filter(|v| v.doctypes.contains(&doc.doctype)).find_map(|v| v.is_view_refused(&doc.status))
+    {
+        return Err(AppError::new(StatusCode::CONFLICT, "view_refused", &message.zh, message.en_or_zh()));
+    }
+    let page = render_form(&state, &user, lang, &doc, &doc.data, &[], true, None)?;
+    Ok(page.into_response())
+}
+
+/// `GET /documents/{id}/edit`.
+pub async fn edit_document(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, AppError> {
+    let doc = load_document(&state, &user, &id).await?;
+    let bundle = state.bundle.current();
+    if !editable(&bundle, &doc) {
+        return Ok(web::redirect(&format!("/documents/{}", doc.id)));
+    }
+    let lang = Lang::from_request(&headers, uri.query()).0;
+    let flash = query.get("done").and_then(|action| {
+        let wf = bundle.workflow_for(&doc.doctype)?;
+        let done = wf.actions.get(action)?.done.clone()?;
+        Some(json!({"kind": "ok", "text": done}))
+    });
+    let page = render_form(&state, &user, lang, &doc, &doc.data, &[], false, flash)?;
+    Ok(page.into_response())
+}
+
+/// `POST /documents/{id}`: a workflow action on the posted form.
+pub async fn post_document(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let form = web::parse_form(&body);
+    let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    user.check_csrf(field("_csrf"))?;
+    let doc = load_document(&state, &user, &id).await?;
+    let lang = Lang::from_request(&headers, uri.query()).0;
+    if field("_version").and_then(|v| v.parse::<i64>().ok()) != Some(doc.version) {
+        let message = Text::new("数据已被他人修改，请刷新后重新操作", "Someone changed this document meanwhile: reload and try again");
+        let page = render_form(&state, &user, lang, &doc, &doc.data, &[], false, Some(json!({"kind": "error", "text": message})))?;
+        return Ok((StatusCode::CONFLICT, page).into_response());
+    }
+    let bundle = state.bundle.current();
+    let ty = bundle.doctype(&doc.doctype).ok_or_else(AppError::not_found)?;
+    let mut data = formdata::document_from_form(ty, &form);
+    // Back-filled, read-only fields keep their stored values whatever is posted.
+    for f in ty.fields.values().filter(|f| !f.editable) {
+        match doc.data.get(&f.id) {
+            Some(v) => data[&f.id] = v.clone(),
+            None => {
+                if let Some(obj) = data.as_object_mut() {
+                    obj.remove(&f.id);
+                }
+            }
+        }
+    }
+    let action = field("action").unwrap_or("save").to_owned();
+    let outcome =
+        actions::perform(&state, &user, doc.clone(), &action, data.clone(), CardInput { pin: field("card_pin") }).await?;
+    match outcome {
+        Outcome::Done { document, .. } => {
+            let target = if editable(&bundle, &document) {
+                format!("/documents/{}/edit?done={action}", document.id)
+            } else {
+                let list = bundle.list_views.values().find(|v| v.doctypes.contains(&document.doctype));
+                match list {
+                    Some(v) => format!("/lists/{}?done={action}&doc={}", v.id, document.id),
+                    None => format!("/documents/{}", document.id),
+                }
+            };
+            Ok(web::redirect(&target))
+        }
+        Outcome::Invalid { errors, data } => {
+            let page = render_form(&state, &user, lang, &doc, &data, &errors, false, Some(json!({"kind": "error", "text": {
+                "zh": format!("有 {} 处录入有误，请按红色提示修改", errors.len()),
+                "en": format!("{} entries need correcting: see the red notes", errors.len()),
+            }})))?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+        Outcome::Refused(message) => {
+            let page = render_form(&state, &user, lang, &doc, &data, &[], false, Some(json!({"kind": "error", "text": message})))?;
+            Ok((StatusCode::CONFLICT, page).into_response())
+        }
+    }
+}
+
+/// `GET /api/v1/documents/{id}/receipts`: the receipts of a document.
+pub async fn receipts(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let doc = load_document(&state, &user, &id).await?;
+    let bundle = state.bundle.current();
+    let list = state.store.list_receipts(&doc.enterprise, doc.id).await?;
+    let rows: Vec<Value> = list
+        .iter()
+        .map(|r| {
+            let label = bundle
+                .workflow_for(&doc.doctype)
+                .and_then(|w| w.receipts.get(&r.code))
+                .map(|rc| rc.label.clone())
+                .unwrap_or_else(|| Text::new(&r.status, &r.status));
+            json!({
+                "seq": r.seq,
+                "code": r.code,
+                "status_zh": label.zh,
+                "status_en": label.en_or_zh(),
+                "detail": r.detail.get("message").and_then(Value::as_str).unwrap_or(""),
+                "receipt_no": r.idempotency_key,
+                "received_at": r.received_at.to_offset(CHINA).format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]")).unwrap_or_default(),
+            })
+        })
+        .collect();
+    Ok(axum::Json(Value::Array(rows)))
+}

@@ -1,0 +1,99 @@
+//! What every handler shares: the active bundle, the store, the settings.
+
+use std::sync::{Arc, RwLock};
+
+use certflow_core::CompiledBundle;
+use certflow_store::Store;
+use time::OffsetDateTime;
+
+/// The active bundle. A reload swaps the whole `Arc`; a request keeps the
+/// bundle it started with until it finishes.
+#[derive(Debug, Clone)]
+pub struct BundleHandle(Arc<RwLock<Active>>);
+
+#[derive(Debug)]
+struct Active {
+    bundle: Arc<CompiledBundle>,
+    loaded_at: OffsetDateTime,
+}
+
+impl BundleHandle {
+    pub fn new(bundle: CompiledBundle) -> Self {
+        Self(Arc::new(RwLock::new(Active { bundle: Arc::new(bundle), loaded_at: OffsetDateTime::now_utc() })))
+    }
+
+    pub fn current(&self) -> Arc<CompiledBundle> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).bundle.clone()
+    }
+
+    pub fn loaded_at(&self) -> OffsetDateTime {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).loaded_at
+    }
+
+    /// Makes `bundle` the active one.
+    pub fn replace(&self, bundle: CompiledBundle) {
+        let mut active = self.0.write().unwrap_or_else(|p| p.into_inner());
+        *active = Active { bundle: Arc::new(bundle), loaded_at: OffsetDateTime::now_utc() };
+    }
+}
+
+/// Settings of one server instance.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Cookies carry `Secure` (browsers accept it on http://127.0.0.1 too).
+    pub secure_cookies: bool,
+    /// How long a session lasts without use.
+    pub session_idle: time::Duration,
+    /// The built-in customs simulator.
+    pub customs: CustomsConfig,
+}
+
+/// How the customs simulator behaves.
+#[derive(Debug, Clone)]
+pub struct CustomsConfig {
+    /// Run the simulator in this process.
+    pub simulate: bool,
+    /// Time customs takes to store a submission (receipt 入库成功/失败).
+    pub delay: std::time::Duration,
+    /// Share of submissions refused on storing (0.0–1.0).
+    pub failure_rate: f64,
+    /// Bearer token of the receipts endpoint for an outside gateway.
+    pub gateway_token: Option<String>,
+}
+
+impl Default for CustomsConfig {
+    fn default() -> Self {
+        Self { simulate: true, delay: std::time::Duration::from_millis(1500), failure_rate: 0.0, gateway_token: None }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self { secure_cookies: true, session_idle: time::Duration::hours(8), customs: CustomsConfig::default() }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub bundle: BundleHandle,
+    pub store: Store,
+    pub config: Arc<ServerConfig>,
+    pub(crate) templates: Arc<minijinja::Environment<'static>>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("bundle", &self.bundle).field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    pub fn new(bundle: CompiledBundle, store: Store, config: ServerConfig) -> Self {
+        Self {
+            bundle: BundleHandle::new(bundle),
+            store,
+            config: Arc::new(config),
+            templates: crate::web::templates(),
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! Attachments: the upload page of a document's slots, uploads checked by
+//! content against the slot's limits, downloads for the owner only — and
+//! the Excel goods template and import.
+
+use axum::extract::{Multipart, Path, State};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use certflow_core::Text;
+use certflow_core::workflow::Step;
+use certflow_files::pdf::{PdfLimits, check_pdf};
+use certflow_store::{NewAttachment, Uuid};
+use serde_json::{Value, json};
+
+use crate::actions::{self, CardInput, Outcome};
+use crate::auth::PageUser;
+use crate::error::AppError;
+use crate::pages::{day, page_context, status_label};
+use crate::state::AppState;
+use crate::web::{self, Lang};
+
+fn human_size(bytes: u64) -> String {
+    if bytes >= 1024 * 1024 { format!("{:.0} MB", bytes as f64 / 1048576.0) } else { format!("{} KB", bytes.div_ceil(1024)) }
+}
+
+/// The action that takes uploads from this state, if any; else the
+/// refusal the workflow words for it.
+fn upload_action(state: &AppState, doctype: &str, status: &str) -> Result<(String, bool), Text> {
+    let bundle = state.bundle.current();
+    let Some(wf) = bundle.workflow_for(doctype) else { return Err(crate::customs::refused_message()) };
+    if let Some(a) = wf.actions_from(status).find(|a| a.steps.contains(&Step::Attach)) {
+        return Ok((a.id.clone(), a.steps.contains(&Step::Sign)));
+    }
+    let any = wf.actions.values().find(|a| a.steps.contains(&Step::Attach));
+    Err(any.and_then(|a| a.refused.clone()).unwrap_or_else(crate::customs::refused_message))
+}
+
+async fn attachments_page(state: &AppState, user: &crate::auth::CurrentUser, lang: Lang, id: Uuid, flash: Option<Value>) -> Result<Response, AppError> {
+    let enterprise = user.enterprise_code().ok_or_else(AppError::not_found)?;
+    let doc = state.store.get_document(enterprise, id).await?;
+    let bundle = state.bundle.current();
+    let ty = bundle.doctype(&doc.doctype).ok_or_else(AppError::not_found)?;
+    let files = state.store.list_attachments(enterprise, doc.id).await?;
+    let slots: Vec<Value> = ty
+        .attachments
+        .iter()
+        .map(|(sid, slot)| {
+            let listed: Vec<Value> = files
+                .iter()
+                .filter(|f| &f.slot == sid)
+                .map(|f| json!({"id": f.id, "file_name": f.file_name, "size": human_size(f.size as u64), "created_at": day(f.created_at)}))
+                .collect();
+            json!({"id": sid, "label": slot.label, "files": listed, "max_file": human_size(slot.max_file_bytes),
+                   "max_page": slot.max_page_bytes.map(human_size).unwrap_or_default()})
+        })
+        .collect();
+    let sign = upload_action(state, &doc.doctype, &doc.status).map(|(_, s)| s).unwrap_or(false);
+    let list = bundle.list_views.values().find(|v| v.doctypes.contains(&doc.doctype));
+    let mut ctx = page_context(user, lang, &bundle, &ty.name, list.map(|v| v.id.as_str()).unwrap_or(""));
+    if let Some(obj) = ctx.as_object_mut() {
+        obj.insert("doc".into(), json!({"id": doc.id, "title": ty.name, "business_no": doc.business_no,
+            "status_label": status_label(&bundle, &doc.doctype, &doc.status)}));
+        obj.insert("slots".into(), Value::Array(slots));
+        obj.insert("sign".into(), json!(sign));
+        obj.insert("back".into(), json!(list.map(|v| format!("/lists/{}", v.id)).unwrap_or_else(|| "/".into())));
+        obj.insert("flash".into(), flash.unwrap_or(Value::Null));
+    }
+    Ok(web::render(&state.templates, "attachments.html", ctx)?.into_response())
+}
+
+pub async fn show(State(state): State<AppState>, PageUser(user): PageUser, Path(id): Path<String>, headers: HeaderMap, uri: Uri) -> Result<Response, AppError> {
+    let id = Uuid::parse_str(&id).map_err(|_| AppError::not_found())?;
+    attachments_page(&state, &user, Lang::from_request(&headers, uri.query()).0, id, None).await
+}
+
+/// `POST /documents/{id}/attachments`: several PDFs into one slot, all or none.
+pub async fn upload(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    mut multipart: Multipart,
+) -> Result<Response, AppError> {
+    let lang = Lang::from_request(&headers, uri.query()).0;
+    let id = Uuid::parse_str(&id).map_err(|_| AppError::not_found())?;
+    let enterprise = user.enterprise_code().ok_or_else(AppError::not_found)?.to_owned();
+    let doc = state.store.get_document(&enterprise, id).await?;
+    let bundle = state.bundle.current();
+    let ty = bundle.doctype(&doc.doctype).ok_or_else(AppError::not_found)?;
+    let (mut csrf, mut slot, mut pin) = (String::new(), String::new(), String::new());
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let read_error = |e: axum::extract::multipart::MultipartError| {
+        AppError::bad_request("upload", format!("上传未完成：{e}"), format!("The upload did not complete: {e}"))
+    };
+    while let Some(field) = multipart.next_field().await.map_err(read_error)? {
+        match field.name().unwrap_or_default() {
+            "_csrf" => csrf = field.text().await.map_err(read_error)?,
+            "slot" => slot = field.text().await.map_err(read_error)?,
+            "card_pin" => pin = field.text().await.map_err(read_error)?,
+            "files" => {
+                let name = field.file_name().unwrap_or_default().to_owned();
+                let bytes = field.bytes().await.map_err(read_error)?;
+                if !name.is_empty() || !bytes.is_empty() {
+                    files.push((name, bytes.to_vec()));
+                }
+            }
+            _ => {}
+        }
+    }
+    user.check_csrf(Some(&csrf))?;
+    let flash_error = |text: Text| Some(json!({"kind": "error", "text": text}));
+    let (action, _) = match upload_action(&state, &doc.doctype, &doc.status) {
+        Ok(found) => found,
+        Err(refused) => return attachments_page(&state, &user, lang, id, flash_error(refused)).await,
+    };
+    let Some(slot_def) = ty.attachments.get(&slot) else {
+        return Err(AppError::bad_request("slot", "附件类别不存在", "Unknown attachment slot"));
+    };
+    if files.is_empty() {
+        return attachments_page(&state, &user, lang, id, flash_error(Text::new("请选择要上传的文件", "Choose the files to upload"))).await;
+    }
+    let existing = state.store.list_attachments(&enterprise, id).await?.iter().filter(|a| a.slot == slot).count();
+    if existing + files.len() > slot_def.max_files as usize {
+        let n = slot_def.max_files;
+        return attachments_page(&state, &user, lang, id, flash_error(Text::new(format!("最多上传 {n} 个文件"), format!("At most {n} files")))).await;
+    }
+    let limits = PdfLimits::from_slot(slot_def);
+    for (name, bytes) in &files {
+        if let Err(rejection) = check_pdf(name, bytes, &limits) {
+            let text = Text::new(format!("{name}：{}", rejection.message_zh()), format!("{name}: {}", rejection.message_en()));
+            return attachments_page(&state, &user, lang, id, flash_error(text)).await;
+        }
+    }
+    let mut stored = Vec::new();
+    for (name, bytes) in files {
+        let meta = state
+            .store
+            .put_attachment(NewAttachment {
+                enterprise: enterprise.clone(),
+                document_id: id,
+                slot: slot.clone(),
+                file_name: name,
+                media_type: "application/pdf".into(),
+                bytes,
+            })
+            .await?;
+        stored.push(meta.id);
+    }
+    let outcome = actions::perform(&state, &user, doc.clone(), &action, doc.data.clone(), CardInput { pin: Some(&pin) }).await;
+    let undo = |state: AppState, enterprise: String, stored: Vec<Uuid>| async move {
+        for a in stored {
+            let _ = state.store.delete_attachment(&enterprise, a).await;
+        }
+    };
+    match outcome {
+        Ok(Outcome::Done { message, .. }) => {
+            let text = message.unwrap_or_else(|| Text::new("上传成功！", "Uploaded"));
+            attachments_page(&state, &user, lang, id, Some(json!({"kind": "ok", "text": text}))).await
+        }
+        Ok(Outcome::Refused(text)) => {
+            undo(state.clone(), enterprise, stored).await;
+            attachments_page(&state, &user, lang, id, flash_error(text)).await
+        }
+        Ok(Outcome::Invalid { errors, .. }) => {
+            undo(state.clone(), enterprise, stored).await;
+            let text = Text::new(
+                errors.iter().map(|e| e.message_zh.clone()).collect::<Vec<_>>().join("；"),
+                errors.iter().map(|e| e.message_en.clone()).collect::<Vec<_>>().join("; "),
+            );
+            attachments_page(&state, &user, lang, id, flash_error(text)).await
+        }
+        Err(e) => {
+            undo(state.clone(), enterprise, stored).await;
+            Err(e)
+        }
+    }
+}
+
+/// `GET /attachments/{id}`: the file, for its enterprise only.
+pub async fn download(State(state): State<AppState>, PageUser(user): PageUser, Path(id): Path<String>) -> Result<Response, AppError> {
+    let id = Uuid::parse_str(&id).map_err(|_| AppError::not_found())?;
+    let enterprise = user.enterprise_code().ok_or_else(AppError::not_found)?;
+    let file = state.store.get_attachment(enterprise, id).await?;
+    let encoded: String = file
+        .meta
+        .file_name
+        .bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b"-_.".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect();
+    Ok((
+        StatusCode::OK,
+        [
+            (CONTENT_TYPE, file.meta.media_type.clone()),
+            (CONTENT_DISPOSITION, format!("attachment; filename=\"attachment.pdf\"; filename*=UTF-8''{encoded}")),
+        ],
+        file.bytes,
+    )
+        .into_response())
+}

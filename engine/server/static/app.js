@@ -1,0 +1,313 @@
+// certflow pages: pickers, line editor, keyboard operation, receipts, the
+// card signature prompt. The server checks everything; this only helps typing.
+(function () {
+  "use strict";
+  const $ = (sel, root) => (root || document).querySelector(sel);
+  const $$ = (sel, root) => Array.from((root || document).querySelectorAll(sel));
+  const lang = document.body.dataset.lang || "zh";
+  const t = (zh, en) => (lang === "zh" ? zh : en);
+  const messages = (() => { const m = $("#messages"); return m ? JSON.parse(m.textContent) : {}; })();
+  const params = (() => { const p = $("#params"); return p ? JSON.parse(p.textContent) : {}; })();
+
+  // Entry hint of the focused field at the bottom of the page (GEN-3).
+  document.addEventListener("focusin", (e) => {
+    const hint = e.target && e.target.dataset ? e.target.dataset.hint : null;
+    const bar = $("#hint-bar");
+    if (bar) bar.textContent = hint || "";
+  });
+
+  // Shortcut list.
+  const shortcuts = $("#shortcuts");
+  const openShortcuts = () => shortcuts && !shortcuts.open && shortcuts.showModal();
+  const sb = $("#shortcut-button");
+  if (sb) sb.addEventListener("click", openShortcuts);
+
+  // ---- parameter pickers (GEN-4) ----
+  let popup = null;
+  function closePicker() { if (popup) { popup.remove(); popup = null; } }
+  function rowsFor(input) { return params[input.dataset.param] || []; }
+  function labelFor(input, code) {
+    const row = rowsFor(input).find((r) => r[0] === code);
+    return row ? (lang === "zh" ? row[1] : (row[2] || row[1])) : "";
+  }
+  function showLabel(input) {
+    const span = document.querySelector(`.param-label[data-for="${input.id}"]`);
+    if (span) span.textContent = labelFor(input, input.value.trim());
+  }
+  function openPicker(input) {
+    closePicker();
+    const q = input.value.trim().toLowerCase();
+    const matches = rowsFor(input).filter((r) =>
+      !q || r[0].toLowerCase().includes(q) || r[1].includes(input.value.trim()) || (r[2] || "").toLowerCase().includes(q));
+    popup = document.createElement("ul");
+    popup.className = "picker-list";
+    popup.setAttribute("role", "listbox");
+    matches.slice(0, 200).forEach((r, i) => {
+      const li = document.createElement("li");
+      li.dataset.code = r[0];
+      li.textContent = `${r[0]} ${r[1]}${r[2] ? " " + r[2] : ""}`;
+      if (i === 0) li.classList.add("active");
+      li.addEventListener("mousedown", (e) => { e.preventDefault(); pick(input, r[0]); });
+      popup.appendChild(li);
+    });
+    if (!matches.length) {
+      const li = document.createElement("li");
+      li.className = "none";
+      li.textContent = t("无匹配参数", "No match");
+      popup.appendChild(li);
+    }
+    input.parentElement.appendChild(popup);
+  }
+  function pick(input, code) {
+    input.value = code;
+    showLabel(input);
+    closePicker();
+    input.dispatchEvent(new Event("change", { bubbles: true }));
+  }
+  function movePicker(delta) {
+    const items = $$("li[data-code]", popup);
+    let i = items.findIndex((li) => li.classList.contains("active"));
+    if (i >= 0) items[i].classList.remove("active");
+    i = Math.max(0, Math.min(items.length - 1, i + delta));
+    if (items[i]) { items[i].classList.add("active"); items[i].scrollIntoView({ block: "nearest" }); }
+  }
+  document.addEventListener("input", (e) => {
+    if (e.target.classList && e.target.classList.contains("picker")) openPicker(e.target);
+  });
+  document.addEventListener("focusout", (e) => {
+    if (e.target.classList && e.target.classList.contains("picker")) { showLabel(e.target); setTimeout(closePicker, 100); }
+  });
+  $$("input.picker").forEach(showLabel);
+
+  // Calendar buttons copy into the text date field.
+  $$("input.date-picker").forEach((p) => p.addEventListener("change", () => {
+    const target = document.getElementById(p.dataset.for);
+    if (target) { target.value = p.value; target.focus(); }
+  }));
+
+  // ---- line tables (IN-5) ----
+  function lineTables() { return $$(".line-table"); }
+  function editorInputs(table) { return $$(".line-editor input:not(.date-picker), .line-editor textarea", table); }
+  function fieldOf(input) { return input.id.replace(`edit-${input.closest(".line-table").dataset.table}-`, ""); }
+  function rowsOf(table) { return $$("tbody tr.line", table); }
+  function renumber(table) {
+    const id = table.dataset.table;
+    rowsOf(table).forEach((tr, i) => {
+      const n = i + 1;
+      tr.dataset.n = n;
+      $(".item-no", tr).textContent = n;
+      $$("input[type=hidden]", tr).forEach((h) => { h.name = `t.${id}.${n}.${h.name.split(".").pop()}`; });
+    });
+    const no = $(".editor-item-no", table);
+    if (no && !table.dataset.editing) no.textContent = rowsOf(table).length + 1;
+  }
+  function clearEditor(table) {
+    delete table.dataset.editing;
+    editorInputs(table).forEach((i) => { i.value = ""; if (i.classList.contains("picker")) showLabel(i); });
+    $$(".line-editor .field-error", table).forEach((e) => (e.textContent = ""));
+    $$(".line-editor .field", table).forEach((f) => f.classList.remove("has-error"));
+    $(".editor-item-no", table).textContent = rowsOf(table).length + 1;
+    rowsOf(table).forEach((r) => r.classList.remove("editing"));
+  }
+  function editorHasData(table) { return editorInputs(table).some((i) => i.value.trim() !== ""); }
+  function storeLine(table) {
+    if (!editorHasData(table)) return false;
+    const id = table.dataset.table;
+    let tr = table.dataset.editing ? rowsOf(table)[Number(table.dataset.editing) - 1] : null;
+    if (!tr) {
+      tr = document.createElement("tr");
+      tr.className = "line";
+      const n = rowsOf(table).length + 1;
+      tr.innerHTML = `<td><input type="checkbox" class="line-select"></td><td class="item-no">${n}</td>`;
+      $$("thead th[data-field]", table).forEach((th) => {
+        const td = document.createElement("td");
+        td.dataset.field = th.dataset.field;
+        td.innerHTML = `<span class="cell-text"></span><input type="hidden" name="t.${id}.${n}.${th.dataset.field}">`;
+        tr.appendChild(td);
+      });
+      $("tbody", table).appendChild(tr);
+    }
+    editorInputs(table).forEach((input) => {
+      const td = $(`td[data-field="${fieldOf(input)}"]`, tr);
+      if (!td) return;
+      $("input[type=hidden]", td).value = input.value.trim();
+      $(".cell-text", td).textContent = input.value.trim();
+      td.classList.remove("cell-error");
+      const err = $(".field-error", td);
+      if (err) err.remove();
+    });
+    tr.classList.remove("has-error");
+    renumber(table);
+    clearEditor(table);
+    return true;
+  }
+  function loadLine(table, tr) {
+    table.dataset.editing = tr.dataset.n;
+    rowsOf(table).forEach((r) => r.classList.toggle("editing", r === tr));
+    $(".editor-item-no", table).textContent = tr.dataset.n;
+    editorInputs(table).forEach((input) => {
+      const td = $(`td[data-field="${fieldOf(input)}"]`, tr);
+      input.value = td ? $("input[type=hidden]", td).value : "";
+      if (input.classList.contains("picker")) showLabel(input);
+      const label = input.closest(".field");
+      const err = td ? $(".field-error", td) : null;
+      if (label) {
+        label.classList.toggle("has-error", !!err);
+        $(".field-error", label).textContent = err ? err.dataset.errors : "";
+      }
+    });
+    const first = editorInputs(table)[0];
+    if (first) first.focus();
+  }
+  function deleteLines(table) {
+    const selected = rowsOf(table).filter((tr) => $(".line-select", tr).checked);
+    if (!selected.length) { alert(t("请至少选择一条数据！", "Select at least one line first.")); return; }
+    if (!confirm("是否确认删除已选中的数据？" + (lang === "en" ? "\nDelete the selected lines?" : ""))) return;
+    selected.forEach((tr) => tr.remove());
+    renumber(table);
+    clearEditor(table);
+  }
+  lineTables().forEach((table) => {
+    const on = (sel, fn) => { const b = $(sel, table); if (b) b.addEventListener("click", fn); };
+    on(".line-new", () => { clearEditor(table); const f = editorInputs(table)[0]; if (f) f.focus(); });
+    on(".line-save", () => storeLine(table));
+    on(".line-delete", () => deleteLines(table));
+    on(".line-import", () => {
+      const d = $("#import-dialog");
+      const doc = $("#doc-form");
+      $("#import-form").action = `${doc.action}/tables/${table.dataset.table}/import`;
+      $("#import-template").href = `/doctypes/${doc.dataset.doctype}/tables/${table.dataset.table}/template.xlsx`;
+      d.showModal();
+    });
+    $("tbody", table).addEventListener("click", (e) => {
+      const tr = e.target.closest("tr.line");
+      if (tr && !e.target.classList.contains("line-select") && $(".line-editor", table)) loadLine(table, tr);
+    });
+  });
+  const importClose = $("#import-close");
+  if (importClose) importClose.addEventListener("click", () => $("#import-dialog").close());
+
+  // Keep what is in a line editor when the form is sent.
+  const form = $("#doc-form");
+  let signed = false;
+  if (form) {
+    form.addEventListener("submit", (e) => {
+      lineTables().forEach((table) => { if ($(".line-editor", table)) storeLine(table); });
+      const button = e.submitter;
+      if (button && button.dataset.sign === "true" && !signed) {
+        e.preventDefault();
+        const dialog = $("#pin-dialog");
+        $("#pin-input").value = "";
+        dialog.showModal();
+        dialog.addEventListener("close", function once() {
+          dialog.removeEventListener("close", once);
+          if (dialog.returnValue !== "ok") return;
+          $("#card_pin").value = $("#pin-input").value;
+          signed = true;
+          form.requestSubmit(button);
+        });
+      }
+    });
+  }
+
+  // ---- keyboard (GEN-5) ----
+  function focusables() {
+    return $$("input:not([type=hidden]):not([readonly]):not([disabled]):not(.date-picker):not(.line-select), select, textarea:not([readonly])")
+      .filter((el) => el.offsetParent !== null);
+  }
+  function moveFocus(from, delta) {
+    const all = focusables();
+    const i = all.indexOf(from);
+    if (i >= 0 && all[i + delta]) all[i + delta].focus();
+  }
+  document.addEventListener("keydown", (e) => {
+    const el = e.target;
+    if (e.key === "F1") { e.preventDefault(); openShortcuts(); return; }
+    if (e.altKey && !e.ctrlKey) {
+      const key = e.key.toLowerCase();
+      if (key === "s") { const b = $("#action-save"); if (b) { e.preventDefault(); b.click(); } return; }
+      if (key === "d") { const tbl = el.closest && el.closest(".line-table"); if (tbl) { e.preventDefault(); deleteLines(tbl); } return; }
+      if (key === "c") {
+        const tbl = el.closest && el.closest(".line-table");
+        if (tbl && tbl.dataset.editing) { e.preventDefault(); delete tbl.dataset.editing; $(".editor-item-no", tbl).textContent = rowsOf(tbl).length + 1; rowsOf(tbl).forEach((r) => r.classList.remove("editing")); }
+        return;
+      }
+      if (key === "p") { e.preventDefault(); window.print(); return; }
+    }
+    if (!(el instanceof HTMLInputElement || el instanceof HTMLSelectElement || el instanceof HTMLTextAreaElement)) return;
+    if (el.classList.contains("picker")) {
+      if (e.key === " " && (!popup || el.value === "")) { e.preventDefault(); openPicker(el); return; }
+      if (popup && (e.key === "ArrowDown" || e.key === "ArrowUp")) { e.preventDefault(); movePicker(e.key === "ArrowDown" ? 1 : -1); return; }
+      if (popup && e.key === "Enter") {
+        e.preventDefault();
+        const active = $("li.active", popup);
+        if (active) pick(el, active.dataset.code); else closePicker();
+        moveFocus(el, 1);
+        return;
+      }
+    }
+    if (e.key === "Escape") { if (popup) { closePicker(); } else if (!el.readOnly) { el.value = ""; } e.preventDefault(); return; }
+    if (e.key === "ArrowUp" && !popup && el.tagName !== "TEXTAREA" && el.tagName !== "SELECT") { e.preventDefault(); moveFocus(el, -1); return; }
+    if (e.key === "Enter" && el.tagName !== "TEXTAREA" && el.type !== "submit" && el.closest("#doc-form")) {
+      e.preventDefault();
+      const table = el.closest(".line-table");
+      const inputs = table ? editorInputs(table) : [];
+      if (table && inputs[inputs.length - 1] === el) { storeLine(table); const f = inputs[0]; if (f) f.focus(); return; }
+      moveFocus(el, 1);
+    }
+  });
+
+  // ---- list pages (IN-1, GEN-6, GEN-7) ----
+  const results = $("#results");
+  if (results) {
+    const view = $(".list-view").dataset.view;
+    const key = `certflow.columns.${view}`;
+    const hidden = new Set(JSON.parse(localStorage.getItem(key) || "null") || $$("#column-chooser input:not(:checked)").map((i) => i.dataset.column));
+    const applyColumns = () => $$("[data-column]", results).forEach((c) => { c.hidden = hidden.has(c.dataset.column); });
+    $$("#column-chooser input").forEach((box) => {
+      box.checked = !hidden.has(box.dataset.column);
+      box.addEventListener("change", () => {
+        if (box.checked) hidden.delete(box.dataset.column); else hidden.add(box.dataset.column);
+        localStorage.setItem(key, JSON.stringify(Array.from(hidden)));
+        applyColumns();
+      });
+    });
+    applyColumns();
+    const selected = () => $$("tbody tr[data-id]", results).filter((tr) => $(".row-select", tr).checked);
+    const refresh = () => {
+      const rows = selected();
+      $("#selected-count b").textContent = rows.length;
+      $$(".row-action").forEach((b) => { b.disabled = !(rows.length === 1 && rows[0].dataset.actions.split(" ").includes(b.dataset.action)); });
+    };
+    results.addEventListener("change", refresh);
+    $$(".row-action").forEach((b) => b.addEventListener("click", () => {
+      const rows = selected();
+      if (rows.length !== 1) { alert(t("请选择一条数据！", "Select one row.")); return; }
+      const id = rows[0].dataset.id;
+      location.href = b.dataset.opens === "form" ? `/documents/${id}/edit` : `/documents/${id}/attachments`;
+    }));
+    let receiptsFor = null;
+    const loadReceipts = async () => {
+      const res = await fetch(`/api/v1/documents/${receiptsFor}/receipts`, { headers: { Accept: "application/json" } });
+      const body = $("#receipts tbody");
+      body.innerHTML = "";
+      if (!res.ok) return;
+      const list = await res.json();
+      list.forEach((r, i) => {
+        const tr = document.createElement("tr");
+        [i + 1, r.received_at, lang === "zh" ? r.status_zh : r.status_en, r.detail || "-", r.receipt_no].forEach((v) => {
+          const td = document.createElement("td"); td.textContent = v; tr.appendChild(td);
+        });
+        body.appendChild(tr);
+      });
+      $("#receipts").hidden = false;
+    };
+    results.addEventListener("click", (e) => {
+      const link = e.target.closest(".receipts-link");
+      if (link) { e.preventDefault(); receiptsFor = link.dataset.id; loadReceipts(); }
+    });
+    $("#receipts-refresh").addEventListener("click", loadReceipts);
+    $("#receipts-close").addEventListener("click", () => { $("#receipts").hidden = true; });
+  }
+  if (messages.alert) alert(messages.alert);
+})();

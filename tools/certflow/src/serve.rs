@@ -1,0 +1,90 @@
+//! `certflow serve`: the web server on the bundle and a database.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use certflow_server::{AppState, CustomsConfig, ServerConfig};
+use certflow_store::Store;
+
+use crate::{BundleArgs, load_bundle};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    bundle: BundleArgs,
+    /// `sqlite:PATH` (the default, ./data/certflow.sqlite) or `postgres://…`.
+    #[arg(long)]
+    database: Option<String>,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Seed demo data and print how to log in.
+    #[arg(long)]
+    demo: bool,
+    /// Time the built-in customs simulator takes to answer a submission.
+    #[arg(long, default_value = "1500")]
+    customs_delay_ms: u64,
+    /// Share of submissions the simulator refuses on storing (0.0–1.0).
+    #[arg(long, default_value = "0.0")]
+    customs_failure_rate: f64,
+    /// Do not run the customs simulator (an outside gateway posts receipts).
+    #[arg(long)]
+    no_customs_simulator: bool,
+    /// Bearer token an outside customs gateway uses to post receipts.
+    #[arg(long, env = "CERTFLOW_GATEWAY_TOKEN")]
+    gateway_token: Option<String>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(serve(args))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(args: Args) -> anyhow::Result<()> {
+    let bundle = load_bundle(&args.bundle)?;
+    let url = match args.database {
+        Some(url) => url,
+        None => {
+            std::fs::create_dir_all("data").context("creating ./data for the database")?;
+            "sqlite:data/certflow.sqlite".to_owned()
+        }
+    };
+    let store = Store::connect(&url).await.with_context(|| format!("opening the database {url}"))?;
+    tracing::info!(bundle = bundle.short_hash(), doctypes = bundle.doctypes.len(), database = %url, "starting");
+    let config = ServerConfig {
+        customs: CustomsConfig {
+            simulate: !args.no_customs_simulator,
+            delay: std::time::Duration::from_millis(args.customs_delay_ms),
+            failure_rate: args.customs_failure_rate.clamp(0.0, 1.0),
+            gateway_token: args.gateway_token.clone(),
+        },
+        ..ServerConfig::default()
+    };
+    let state = AppState::new(bundle, store, config);
+    let listener =
+        tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
+    let address = listener.local_addr()?;
+    if args.demo {
+        let logins = certflow_server::demo::seed(&state).await.map_err(|e| anyhow::anyhow!("seeding demo data: {e}"))?;
+        println!("demo data ready. Log in at http://{address}/login with a card number and PIN:");
+        for login in logins {
+            println!("  card {}  PIN {}  {}", login.card_no, login.pin, login.who);
+        }
+    }
+    println!("certflow is serving on http://{address}");
+    certflow_server::spawn_background(&state);
+    axum::serve(listener, certflow_server::app(state))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
