@@ -524,7 +524,11 @@ impl Compiler<'_> {
         use crate::listview::{Choice, Criterion, ListView, column_value_valid, row_action};
         use crate::raw::CriterionKind;
         let types_of = |wfs: &[String]| -> Vec<String> {
-            doctypes.values().filter(|t| t.workflow.as_ref().is_some_and(|w| wfs.contains(w))).map(|t| t.id.clone()).collect()
+            doctypes
+                .values()
+                .filter(|t| t.workflow.as_ref().is_some_and(|w| wfs.contains(w)))
+                .map(|t| t.id.clone())
+                .collect()
         };
         let mut seen = HashMap::new();
         let mut out = IndexMap::new();
@@ -555,7 +559,11 @@ impl Compiler<'_> {
                         for w in &wf_ids {
                             for s in workflows[w].states.values() {
                                 if !states.iter().any(|x| x.code == s.code) {
-                                    states.push(Choice { code: s.code.clone(), label: s.label.clone(), doctypes: Vec::new() });
+                                    states.push(Choice {
+                                        code: s.code.clone(),
+                                        label: s.label.clone(),
+                                        doctypes: Vec::new(),
+                                    });
                                 }
                             }
                         }
@@ -564,7 +572,11 @@ impl Compiler<'_> {
                     }
                     CriterionKind::Choice => {
                         if c.options.is_empty() {
-                            self.error("listview.no-options", span.clone(), format!("criterion `{}` offers no options", c.id));
+                            self.error(
+                                "listview.no-options",
+                                span.clone(),
+                                format!("criterion `{}` offers no options", c.id),
+                            );
                         }
                         c.options
                             .iter()
@@ -572,13 +584,24 @@ impl Compiler<'_> {
                                 let mut types: Vec<String> = o.doctypes.clone();
                                 for w in &o.workflows {
                                     if !workflows.contains_key(w) {
-                                        self.error("ref.unknown-workflow", span.clone(), format!("option `{}` of `{}` names unknown workflow `{w}`", o.code, c.id));
+                                        self.error(
+                                            "ref.unknown-workflow",
+                                            span.clone(),
+                                            format!("option `{}` of `{}` names unknown workflow `{w}`", o.code, c.id),
+                                        );
                                     }
                                 }
                                 types.extend(types_of(&o.workflows));
                                 for t in &o.doctypes {
                                     if !doctypes.contains_key(t) {
-                                        self.error("ref.unknown-doctype", span.clone(), format!("option `{}` of `{}` names unknown document type `{t}`", o.code, c.id));
+                                        self.error(
+                                            "ref.unknown-doctype",
+                                            span.clone(),
+                                            format!(
+                                                "option `{}` of `{}` names unknown document type `{t}`",
+                                                o.code, c.id
+                                            ),
+                                        );
                                     }
                                 }
                                 if o.doctypes.is_empty() && o.workflows.is_empty() {
@@ -613,7 +636,11 @@ impl Compiler<'_> {
                 .map(|a| {
                     for w in &a.value.workflows {
                         if !workflows.contains_key(w) {
-                            self.error("ref.unknown-workflow", at(file, a), format!("row action `{}` names unknown workflow `{w}`", a.value.id));
+                            self.error(
+                                "ref.unknown-workflow",
+                                at(file, a),
+                                format!("row action `{}` names unknown workflow `{w}`", a.value.id),
+                            );
                         }
                     }
                     row_action(&a.value, types_of(&a.value.workflows))

@@ -46,7 +46,11 @@ pub async fn perform(
     let plan = match bundle.plan_action(&ty.id, &document.status, action, &data) {
         Ok(plan) => plan,
         Err(ActionRefused::UnknownAction { .. }) => {
-            return Err(AppError::bad_request("unknown_action", format!("未知操作“{action}”"), format!("Unknown action \"{action}\"")));
+            return Err(AppError::bad_request(
+                "unknown_action",
+                format!("未知操作“{action}”"),
+                format!("Unknown action \"{action}\""),
+            ));
         }
         Err(refused) => return Ok(Outcome::Refused(refused.message())),
     };
@@ -68,7 +72,8 @@ pub async fn perform(
                 if let Err(e) = check_card_pin(&user.user, card.pin.unwrap_or_default()) {
                     return Ok(Outcome::Refused(e.message));
                 }
-                let digest = certflow_core::canonical::digest(&ty.id, &bundle.hash, document.unified_no.as_deref(), &data);
+                let digest =
+                    certflow_core::canonical::digest(&ty.id, &bundle.hash, document.unified_no.as_deref(), &data);
                 meta["signature"] = json!({
                     "method": "dev-soft-card",
                     "card_no": user.user.card_no,

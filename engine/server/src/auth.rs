@@ -165,7 +165,11 @@ fn lang_of(headers: &HeaderMap, uri: &axum::http::Uri) -> Lang {
     Lang::from_request(headers, uri.query()).0
 }
 
-pub async fn login_page(State(state): State<AppState>, headers: HeaderMap, uri: axum::http::Uri) -> Result<Response, AppError> {
+pub async fn login_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Result<Response, AppError> {
     let token = web::random_token();
     let lang = lang_of(&headers, &uri);
     let page = web::render(
@@ -173,10 +177,18 @@ pub async fn login_page(State(state): State<AppState>, headers: HeaderMap, uri: 
         "login.html",
         json!({"lang": lang.code(), "csrf": token, "title": "登录", "user": null}),
     )?;
-    Ok(web::with_cookie(page.into_response(), web::set_cookie(LOGIN_CSRF_COOKIE, &token, 3600, state.config.secure_cookies)))
+    Ok(web::with_cookie(
+        page.into_response(),
+        web::set_cookie(LOGIN_CSRF_COOKIE, &token, 3600, state.config.secure_cookies),
+    ))
 }
 
-pub async fn login(State(state): State<AppState>, headers: HeaderMap, uri: axum::http::Uri, body: Bytes) -> Result<Response, AppError> {
+pub async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    body: Bytes,
+) -> Result<Response, AppError> {
     let form = web::parse_form(&body);
     let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
     let sent = get("_csrf");
@@ -218,11 +230,16 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, uri: axum:
     let max_age = state.config.session_idle.whole_seconds();
     let home = if user.enterprise.is_none() { "/officer" } else { "/" };
     let mut response = web::redirect(home);
-    response = web::with_cookie(response, web::set_cookie(SESSION_COOKIE, &token, max_age, state.config.secure_cookies));
+    response =
+        web::with_cookie(response, web::set_cookie(SESSION_COOKIE, &token, max_age, state.config.secure_cookies));
     Ok(web::with_cookie(response, web::set_cookie(LOGIN_CSRF_COOKIE, "", 0, state.config.secure_cookies)))
 }
 
-pub async fn logout(State(state): State<AppState>, PageUser(user): PageUser, body: Bytes) -> Result<Response, AppError> {
+pub async fn logout(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    body: Bytes,
+) -> Result<Response, AppError> {
     let form = web::parse_form(&body);
     user.check_csrf(form.iter().find(|(k, _)| k == "_csrf").map(|(_, v)| v.as_str()))?;
     state.store.delete_session(&user.token_hash).await?;

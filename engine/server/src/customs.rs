@@ -147,14 +147,25 @@ async fn simulate_one(state: &AppState, payload: &Value, failure_rate: f64) -> R
 
 /// `POST /api/v1/gateway/receipts`: receipts from an outside customs gateway,
 /// `{document_id, code, message, receipt_no}`, authenticated by bearer token.
-pub async fn gateway_receipt(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<axum::Json<Value>, ApiError> {
+pub async fn gateway_receipt(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<axum::Json<Value>, ApiError> {
     let expected = state.config.customs.gateway_token.as_deref().ok_or_else(AppError::not_found)?;
     let sent = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     if !sent.is_some_and(|s| web::same_secret(s, expected)) {
-        return Err(AppError::new(StatusCode::UNAUTHORIZED, "gateway_auth", "网关认证失败", "Gateway authentication failed").into());
+        return Err(AppError::new(
+            StatusCode::UNAUTHORIZED,
+            "gateway_auth",
+            "网关认证失败",
+            "Gateway authentication failed",
+        )
+        .into());
     }
-    let body: Value = serde_json::from_slice(&body)
-        .map_err(|e| AppError::bad_request("invalid_json", format!("请求内容不是有效的 JSON：{e}"), format!("Invalid JSON: {e}")))?;
+    let body: Value = serde_json::from_slice(&body).map_err(|e| {
+        AppError::bad_request("invalid_json", format!("请求内容不是有效的 JSON：{e}"), format!("Invalid JSON: {e}"))
+    })?;
     let field = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
     let id = Uuid::parse_str(&field("document_id")).map_err(|_| AppError::not_found())?;
     let key = field("receipt_no");
@@ -229,19 +240,37 @@ pub async fn officer_page(
 }
 
 /// `POST /officer/notices`: a notice to an enterprise for a declaration.
-pub async fn issue_notice(State(state): State<AppState>, PageUser(user): PageUser, body: Bytes) -> Result<Response, AppError> {
+pub async fn issue_notice(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    body: Bytes,
+) -> Result<Response, AppError> {
     officer_only(&user)?;
     let form = web::parse_form(&body);
     let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
     user.check_csrf(Some(&get("_csrf")))?;
     let enterprise = state.store.get_enterprise(&get("enterprise")).await.map_err(|_| {
-        AppError::bad_request("enterprise", "企业海关编码不存在，请核对", "No enterprise has that customs code: check it")
+        AppError::bad_request(
+            "enterprise",
+            "企业海关编码不存在，请核对",
+            "No enterprise has that customs code: check it",
+        )
     })?;
     let decl_no = get("decl_no");
     if !certflow_core::checks::declaration_no_valid(&decl_no) {
         return Err(AppError::bad_request("decl_no", "报关单号应为 18 位数字", "The declaration number has 18 digits"));
     }
-    let doc = issue(&state, &enterprise.code, &get("doctype"), &decl_no, &get("reason"), &get("requirement"), json!({}), &user.user.card_no).await?;
+    let doc = issue(
+        &state,
+        &enterprise.code,
+        &get("doctype"),
+        &decl_no,
+        &get("reason"),
+        &get("requirement"),
+        json!({}),
+        &user.user.card_no,
+    )
+    .await?;
     Ok(web::redirect(&format!("/officer?done=已发出通知 {}", doc.customs_no.unwrap_or_default())))
 }
 
@@ -258,7 +287,9 @@ pub async fn issue(
     actor: &str,
 ) -> Result<Document, AppError> {
     let bundle = state.bundle.current();
-    let ty = bundle.doctype(doctype).ok_or_else(|| AppError::bad_request("doctype", "单证类型不存在", "Unknown document type"))?;
+    let ty = bundle
+        .doctype(doctype)
+        .ok_or_else(|| AppError::bad_request("doctype", "单证类型不存在", "Unknown document type"))?;
     let workflow = bundle.workflow_for(doctype).ok_or_else(|| AppError::internal("type without workflow"))?;
     let mut data = prefill;
     if ty.fields.contains_key("decl_no") {

@@ -20,14 +20,26 @@ pub struct DemoLogin {
     pub who: &'static str,
 }
 
-pub const ENTERPRISE_A: (&str, &str, &str, &str) =
-    ("1101910023", "91350100M000100Y43", "北京华夏示范食品进出口有限公司", "Huaxia Demo Food Import & Export Co., Ltd.");
+pub const ENTERPRISE_A: (&str, &str, &str, &str) = (
+    "1101910023",
+    "91350100M000100Y43",
+    "北京华夏示范食品进出口有限公司",
+    "Huaxia Demo Food Import & Export Co., Ltd.",
+);
 pub const ENTERPRISE_B: (&str, &str, &str, &str) =
     ("4403960512", "9144030071526726XG", "深圳南海示范贸易有限公司", "Nanhai Demo Trading Co., Ltd.");
 
 pub const LOGINS: [DemoLogin; 3] = [
-    DemoLogin { card_no: "8930000000000001", pin: "88888888", who: "张明 · 北京华夏示范食品进出口有限公司 (enterprise user)" },
-    DemoLogin { card_no: "8930000000000002", pin: "88888888", who: "王芳 · 深圳南海示范贸易有限公司 (enterprise user)" },
+    DemoLogin {
+        card_no: "8930000000000001",
+        pin: "88888888",
+        who: "张明 · 北京华夏示范食品进出口有限公司 (enterprise user)",
+    },
+    DemoLogin {
+        card_no: "8930000000000002",
+        pin: "88888888",
+        who: "王芳 · 深圳南海示范贸易有限公司 (enterprise user)",
+    },
     DemoLogin { card_no: "8990000000000001", pin: "99999999", who: "李华 · 海关关员 (customs officer)" },
 ];
 
@@ -40,10 +52,19 @@ pub async fn seed(state: &AppState) -> Result<&'static [DemoLogin], AppError> {
     for (code, credit, zh, en) in [ENTERPRISE_A, ENTERPRISE_B] {
         state
             .store
-            .upsert_enterprise(NewEnterprise { code: code.into(), credit_code: credit.into(), name_zh: zh.into(), name_en: en.into() })
+            .upsert_enterprise(NewEnterprise {
+                code: code.into(),
+                credit_code: credit.into(),
+                name_zh: zh.into(),
+                name_en: en.into(),
+            })
             .await?;
     }
-    let people = [("张明", Some(ENTERPRISE_A.0), Role::Enterprise), ("王芳", Some(ENTERPRISE_B.0), Role::Enterprise), ("李华", None, Role::Officer)];
+    let people = [
+        ("张明", Some(ENTERPRISE_A.0), Role::Enterprise),
+        ("王芳", Some(ENTERPRISE_B.0), Role::Enterprise),
+        ("李华", None, Role::Officer),
+    ];
     for (login, (name, enterprise, role)) in LOGINS.iter().zip(people) {
         state
             .store
@@ -98,8 +119,14 @@ async fn seed_notices(state: &AppState) -> Result<(), AppError> {
                 let todo = status == workflow.initial;
                 let prefill = if todo { declaration_prefill(&sample) } else { sample.clone() };
                 let reason = format!("{label}证书出证需要");
-                let requirement = if ty.attachments.is_empty() { "请补录生产日期、生产批次等信息" } else { "请上传原产地证明及卫生证书扫描件" };
-                let doc = customs::issue(state, ENTERPRISE_A.0, doctype, &decl_no, &reason, requirement, prefill, officer).await?;
+                let requirement = if ty.attachments.is_empty() {
+                    "请补录生产日期、生产批次等信息"
+                } else {
+                    "请上传原产地证明及卫生证书扫描件"
+                };
+                let doc =
+                    customs::issue(state, ENTERPRISE_A.0, doctype, &decl_no, &reason, requirement, prefill, officer)
+                        .await?;
                 if !todo {
                     let mut data = doc.data.clone();
                     if let (Some(d), Some(s)) = (data.as_object_mut(), sample.as_object()) {
@@ -129,7 +156,17 @@ async fn seed_notices(state: &AppState) -> Result<(), AppError> {
     // Enterprise B has one notice, which A must never see.
     if let Some(doctype) = bundle.list_views.values().flat_map(|l| l.doctypes.iter()).next() {
         let sample = bundle.doctype(doctype).and_then(|t| t.sample.clone()).unwrap_or_else(|| json!({}));
-        customs::issue(state, ENTERPRISE_B.0, doctype, &format!("5300{year}1000000001"), "出证需要", "请补录", declaration_prefill(&sample), officer).await?;
+        customs::issue(
+            state,
+            ENTERPRISE_B.0,
+            doctype,
+            &format!("5300{year}1000000001"),
+            "出证需要",
+            "请补录",
+            declaration_prefill(&sample),
+            officer,
+        )
+        .await?;
     }
     Ok(())
 }

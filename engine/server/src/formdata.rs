@@ -160,9 +160,7 @@ pub fn sections_context(bundle: &CompiledBundle, ty: &DocType, data: &Value, err
 pub fn document_errors(ty: &DocType, errors: &[FieldError]) -> Vec<Text> {
     errors
         .iter()
-        .filter(|e| {
-            e.path.is_empty() || (ty.field_at(&e.path).is_none() && !ty.tables.contains_key(e.path.as_str()))
-        })
+        .filter(|e| e.path.is_empty() || (ty.field_at(&e.path).is_none() && !ty.tables.contains_key(e.path.as_str())))
         .map(|e| {
             let at = if e.path.is_empty() { String::new() } else { format!("{}: ", e.path) };
             Text::new(format!("{at}{}", e.message_zh), format!("{at}{}", e.message_en))

@@ -55,8 +55,14 @@ pub fn app(state: AppState) -> Router {
         .route("/officer", get(customs::officer_page))
         .route("/officer/notices", post(customs::issue_notice))
         .route("/officer/documents/{id}/receipts", post(customs::officer_receipt))
-        .route("/static/app.js", get(|| async { static_file("text/javascript; charset=utf-8", include_str!("../static/app.js")) }))
-        .route("/static/app.css", get(|| async { static_file("text/css; charset=utf-8", include_str!("../static/app.css")) }))
+        .route(
+            "/static/app.js",
+            get(|| async { static_file("text/javascript; charset=utf-8", include_str!("../static/app.js")) }),
+        )
+        .route(
+            "/static/app.css",
+            get(|| async { static_file("text/css; charset=utf-8", include_str!("../static/app.css")) }),
+        )
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }

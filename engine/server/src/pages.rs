@@ -40,7 +40,9 @@ fn parse_day(s: &str) -> Option<Date> {
 /// The common parts of every page's context.
 pub fn page_context(user: &CurrentUser, lang: Lang, bundle: &CompiledBundle, title: &Text, active: &str) -> Value {
     let menu: Vec<Value> = if user.is_officer() {
-        vec![json!({"href": "/officer", "label": {"zh": "海关业务", "en": "Customs console"}, "active": active == "officer"})]
+        vec![
+            json!({"href": "/officer", "label": {"zh": "海关业务", "en": "Customs console"}, "active": active == "officer"}),
+        ]
     } else {
         bundle
             .list_views
@@ -48,7 +50,8 @@ pub fn page_context(user: &CurrentUser, lang: Lang, bundle: &CompiledBundle, tit
             .map(|v| json!({"href": format!("/lists/{}", v.id), "label": v.title, "active": active == v.id}))
             .collect()
     };
-    let enterprise_name = user.enterprise.as_ref().map(|e| e.name_zh.clone()).unwrap_or_else(|| "海关 / Customs".into());
+    let enterprise_name =
+        user.enterprise.as_ref().map(|e| e.name_zh.clone()).unwrap_or_else(|| "海关 / Customs".into());
     json!({
         "lang": lang.code(),
         "csrf": user.csrf,
@@ -84,7 +87,12 @@ pub async fn home(State(state): State<AppState>, PageUser(user): PageUser) -> Re
 
 fn enterprise_of(user: &CurrentUser) -> Result<&str, AppError> {
     user.enterprise_code().ok_or_else(|| {
-        AppError::new(StatusCode::FORBIDDEN, "enterprise_only", "该功能仅供企业用户使用", "Only enterprise users can use this page")
+        AppError::new(
+            StatusCode::FORBIDDEN,
+            "enterprise_only",
+            "该功能仅供企业用户使用",
+            "Only enterprise users can use this page",
+        )
     })
 }
 
@@ -177,13 +185,17 @@ pub async fn list(
         .iter()
         .map(|c| json!({"id": c.id, "label": c.label, "kind": c.kind, "all": c.all, "options": c.options, "value": get(&c.id)}))
         .collect();
-    let mut page_query: Vec<String> = view.criteria.iter().map(|c| format!("{}={}", c.id, urlencode(&get(&c.id)))).collect();
+    let mut page_query: Vec<String> =
+        view.criteria.iter().map(|c| format!("{}={}", c.id, urlencode(&get(&c.id)))).collect();
     page_query.push(format!("from={from}"));
     page_query.push(format!("to={to}"));
     // After an action the page lands here with its message (`数据申报成功`).
     let flash = query.get("done").and_then(|action| {
-        let doctype = query.get("doc").and_then(|d| Uuid::parse_str(d).ok()).and(view.doctypes.first())?;
-        let done = bundle.workflow_for(doctype)?.actions.get(action)?.done.clone()?;
+        let done = view
+            .doctypes
+            .iter()
+            .filter_map(|d| bundle.workflow_for(d))
+            .find_map(|w| w.actions.get(action).and_then(|a| a.done.clone()))?;
         Some(json!({"kind": "ok", "text": done}))
     });
     let ctx = merge(
@@ -212,7 +224,13 @@ fn format_date(d: Date) -> String {
 
 fn urlencode(s: &str) -> String {
     s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }
 
@@ -256,7 +274,9 @@ fn list_row(bundle: &CompiledBundle, view: &ListView, doc: &Document, index: usi
                     .unwrap_or_else(|| "-".into()),
                 Some(("meta", key)) => text(doc.meta.get(key)),
                 Some(("data", key)) => text(doc.data.get(key)),
-                Some(("criterion", id)) => view.choice_label(id, &doc.doctype).map(|t| pick(t, lang)).unwrap_or_default(),
+                Some(("criterion", id)) => {
+                    view.choice_label(id, &doc.doctype).map(|t| pick(t, lang)).unwrap_or_default()
+                }
                 _ => String::new(),
             };
             json!({"column": col.id, "text": if shown.is_empty() { "-".to_owned() } else { shown }, "link": col.link})
@@ -283,8 +303,7 @@ async fn load_document(state: &AppState, user: &CurrentUser, id: &str) -> Result
 /// validates and stores what the user typed.
 fn editable(bundle: &CompiledBundle, doc: &Document) -> bool {
     bundle.workflow_for(&doc.doctype).is_some_and(|w| {
-        w.actions_from(&doc.status)
-            .any(|a| a.steps.iter().any(|s| matches!(s, Step::ValidateDraft | Step::Validate)))
+        w.actions_from(&doc.status).any(|a| a.steps.iter().any(|s| matches!(s, Step::ValidateDraft | Step::Validate)))
     })
 }
 
@@ -344,8 +363,11 @@ pub async fn view_document(
     let doc = load_document(&state, &user, &id).await?;
     let lang = Lang::from_request(&headers, uri.query()).0;
     let bundle = state.bundle.current();
-    if let Some(message) =
-        bundle.list_views.values().filter(|v| v.doctypes.contains(&doc.doctype)).find_map(|v| v.is_view_refused(&doc.status))
+    if let Some(message) = bundle
+        .list_views
+        .values()
+        .filter(|v| v.doctypes.contains(&doc.doctype))
+        .find_map(|v| v.is_view_refused(&doc.status))
     {
         return Err(AppError::new(StatusCode::CONFLICT, "view_refused", &message.zh, message.en_or_zh()));
     }
@@ -392,8 +414,20 @@ pub async fn post_document(
     let doc = load_document(&state, &user, &id).await?;
     let lang = Lang::from_request(&headers, uri.query()).0;
     if field("_version").and_then(|v| v.parse::<i64>().ok()) != Some(doc.version) {
-        let message = Text::new("数据已被他人修改，请刷新后重新操作", "Someone changed this document meanwhile: reload and try again");
-        let page = render_form(&state, &user, lang, &doc, &doc.data, &[], false, Some(json!({"kind": "error", "text": message})))?;
+        let message = Text::new(
+            "数据已被他人修改，请刷新后重新操作",
+            "Someone changed this document meanwhile: reload and try again",
+        );
+        let page = render_form(
+            &state,
+            &user,
+            lang,
+            &doc,
+            &doc.data,
+            &[],
+            false,
+            Some(json!({"kind": "error", "text": message})),
+        )?;
         return Ok((StatusCode::CONFLICT, page).into_response());
     }
     let bundle = state.bundle.current();
@@ -412,7 +446,8 @@ pub async fn post_document(
     }
     let action = field("action").unwrap_or("save").to_owned();
     let outcome =
-        actions::perform(&state, &user, doc.clone(), &action, data.clone(), CardInput { pin: field("card_pin") }).await?;
+        actions::perform(&state, &user, doc.clone(), &action, data.clone(), CardInput { pin: field("card_pin") })
+            .await?;
     match outcome {
         Outcome::Done { document, .. } => {
             let target = if editable(&bundle, &document) {
@@ -427,14 +462,32 @@ pub async fn post_document(
             Ok(web::redirect(&target))
         }
         Outcome::Invalid { errors, data } => {
-            let page = render_form(&state, &user, lang, &doc, &data, &errors, false, Some(json!({"kind": "error", "text": {
-                "zh": format!("有 {} 处录入有误，请按红色提示修改", errors.len()),
-                "en": format!("{} entries need correcting: see the red notes", errors.len()),
-            }})))?;
+            let page = render_form(
+                &state,
+                &user,
+                lang,
+                &doc,
+                &data,
+                &errors,
+                false,
+                Some(json!({"kind": "error", "text": {
+                    "zh": format!("有 {} 处录入有误，请按红色提示修改", errors.len()),
+                    "en": format!("{} entries need correcting: see the red notes", errors.len()),
+                }})),
+            )?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
         Outcome::Refused(message) => {
-            let page = render_form(&state, &user, lang, &doc, &data, &[], false, Some(json!({"kind": "error", "text": message})))?;
+            let page = render_form(
+                &state,
+                &user,
+                lang,
+                &doc,
+                &data,
+                &[],
+                false,
+                Some(json!({"kind": "error", "text": message})),
+            )?;
             Ok((StatusCode::CONFLICT, page).into_response())
         }
     }

@@ -89,11 +89,6 @@ impl std::fmt::Debug for AppState {
 
 impl AppState {
     pub fn new(bundle: CompiledBundle, store: Store, config: ServerConfig) -> Self {
-        Self {
-            bundle: BundleHandle::new(bundle),
-            store,
-            config: Arc::new(config),
-            templates: crate::web::templates(),
-        }
+        Self { bundle: BundleHandle::new(bundle), store, config: Arc::new(config), templates: crate::web::templates() }
     }
 }

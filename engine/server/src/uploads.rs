@@ -20,7 +20,11 @@ use crate::state::AppState;
 use crate::web::{self, Lang};
 
 fn human_size(bytes: u64) -> String {
-    if bytes >= 1024 * 1024 { format!("{:.0} MB", bytes as f64 / 1048576.0) } else { format!("{} KB", bytes.div_ceil(1024)) }
+    if bytes >= 1024 * 1024 {
+        format!("{:.0} MB", bytes as f64 / 1048576.0)
+    } else {
+        format!("{} KB", bytes.div_ceil(1024))
+    }
 }
 
 /// The action that takes uploads from this state, if any; else the
@@ -35,7 +39,13 @@ fn upload_action(state: &AppState, doctype: &str, status: &str) -> Result<(Strin
     Err(any.and_then(|a| a.refused.clone()).unwrap_or_else(crate::customs::refused_message))
 }
 
-async fn attachments_page(state: &AppState, user: &crate::auth::CurrentUser, lang: Lang, id: Uuid, flash: Option<Value>) -> Result<Response, AppError> {
+async fn attachments_page(
+    state: &AppState,
+    user: &crate::auth::CurrentUser,
+    lang: Lang,
+    id: Uuid,
+    flash: Option<Value>,
+) -> Result<Response, AppError> {
     let enterprise = user.enterprise_code().ok_or_else(AppError::not_found)?;
     let doc = state.store.get_document(enterprise, id).await?;
     let bundle = state.bundle.current();
@@ -58,8 +68,11 @@ async fn attachments_page(state: &AppState, user: &crate::auth::CurrentUser, lan
     let list = bundle.list_views.values().find(|v| v.doctypes.contains(&doc.doctype));
     let mut ctx = page_context(user, lang, &bundle, &ty.name, list.map(|v| v.id.as_str()).unwrap_or(""));
     if let Some(obj) = ctx.as_object_mut() {
-        obj.insert("doc".into(), json!({"id": doc.id, "title": ty.name, "business_no": doc.business_no,
-            "status_label": status_label(&bundle, &doc.doctype, &doc.status)}));
+        obj.insert(
+            "doc".into(),
+            json!({"id": doc.id, "title": ty.name, "business_no": doc.business_no,
+            "status_label": status_label(&bundle, &doc.doctype, &doc.status)}),
+        );
         obj.insert("slots".into(), Value::Array(slots));
         obj.insert("sign".into(), json!(sign));
         obj.insert("back".into(), json!(list.map(|v| format!("/lists/{}", v.id)).unwrap_or_else(|| "/".into())));
@@ -68,7 +81,13 @@ async fn attachments_page(state: &AppState, user: &crate::auth::CurrentUser, lan
     Ok(web::render(&state.templates, "attachments.html", ctx)?.into_response())
 }
 
-pub async fn show(State(state): State<AppState>, PageUser(user): PageUser, Path(id): Path<String>, headers: HeaderMap, uri: Uri) -> Result<Response, AppError> {
+pub async fn show(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, AppError> {
     let id = Uuid::parse_str(&id).map_err(|_| AppError::not_found())?;
     attachments_page(&state, &user, Lang::from_request(&headers, uri.query()).0, id, None).await
 }
@@ -118,17 +137,32 @@ pub async fn upload(
         return Err(AppError::bad_request("slot", "附件类别不存在", "Unknown attachment slot"));
     };
     if files.is_empty() {
-        return attachments_page(&state, &user, lang, id, flash_error(Text::new("请选择要上传的文件", "Choose the files to upload"))).await;
+        return attachments_page(
+            &state,
+            &user,
+            lang,
+            id,
+            flash_error(Text::new("请选择要上传的文件", "Choose the files to upload")),
+        )
+        .await;
     }
     let existing = state.store.list_attachments(&enterprise, id).await?.iter().filter(|a| a.slot == slot).count();
     if existing + files.len() > slot_def.max_files as usize {
         let n = slot_def.max_files;
-        return attachments_page(&state, &user, lang, id, flash_error(Text::new(format!("最多上传 {n} 个文件"), format!("At most {n} files")))).await;
+        return attachments_page(
+            &state,
+            &user,
+            lang,
+            id,
+            flash_error(Text::new(format!("最多上传 {n} 个文件"), format!("At most {n} files"))),
+        )
+        .await;
     }
     let limits = PdfLimits::from_slot(slot_def);
     for (name, bytes) in &files {
         if let Err(rejection) = check_pdf(name, bytes, &limits) {
-            let text = Text::new(format!("{name}：{}", rejection.message_zh()), format!("{name}: {}", rejection.message_en()));
+            let text =
+                Text::new(format!("{name}：{}", rejection.message_zh()), format!("{name}: {}", rejection.message_en()));
             return attachments_page(&state, &user, lang, id, flash_error(text)).await;
         }
     }
@@ -147,7 +181,8 @@ pub async fn upload(
             .await?;
         stored.push(meta.id);
     }
-    let outcome = actions::perform(&state, &user, doc.clone(), &action, doc.data.clone(), CardInput { pin: Some(&pin) }).await;
+    let outcome =
+        actions::perform(&state, &user, doc.clone(), &action, doc.data.clone(), CardInput { pin: Some(&pin) }).await;
     let undo = |state: AppState, enterprise: String, stored: Vec<Uuid>| async move {
         for a in stored {
             let _ = state.store.delete_attachment(&enterprise, a).await;
@@ -178,7 +213,11 @@ pub async fn upload(
 }
 
 /// `GET /attachments/{id}`: the file, for its enterprise only.
-pub async fn download(State(state): State<AppState>, PageUser(user): PageUser, Path(id): Path<String>) -> Result<Response, AppError> {
+pub async fn download(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
     let id = Uuid::parse_str(&id).map_err(|_| AppError::not_found())?;
     let enterprise = user.enterprise_code().ok_or_else(AppError::not_found)?;
     let file = state.store.get_attachment(enterprise, id).await?;
@@ -186,7 +225,9 @@ pub async fn download(State(state): State<AppState>, PageUser(user): PageUser, P
         .meta
         .file_name
         .bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-_.".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }
+        })
         .collect();
     Ok((
         StatusCode::OK,

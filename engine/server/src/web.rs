@@ -42,7 +42,8 @@ fn translate(value: JinjaValue, lang: &str) -> String {
     if let Some(s) = value.as_str() {
         return s.to_owned();
     }
-    let pick = |key: &str| value.get_attr(key).ok().filter(|v| !v.is_undefined() && !v.is_none()).map(|v| v.to_string());
+    let pick =
+        |key: &str| value.get_attr(key).ok().filter(|v| !v.is_undefined() && !v.is_none()).map(|v| v.to_string());
     let zh = pick("zh").unwrap_or_default();
     if lang == "en" { pick("en").filter(|s| !s.is_empty()).unwrap_or(zh) } else { zh }
 }
@@ -103,10 +104,8 @@ pub fn set_cookie(name: &str, value: &str, max_age_seconds: i64, secure: bool) -
 /// A 303 to `to`; bytes a header cannot carry (Chinese in a flash message,
 /// spaces) are percent-encoded.
 pub fn redirect(to: &str) -> Response {
-    let encoded: String = to
-        .bytes()
-        .map(|b| if b.is_ascii_graphic() { (b as char).to_string() } else { format!("%{b:02X}") })
-        .collect();
+    let encoded: String =
+        to.bytes().map(|b| if b.is_ascii_graphic() { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
     (StatusCode::SEE_OTHER, [(LOCATION, encoded)]).into_response()
 }
 
@@ -171,7 +170,15 @@ mod tests {
     #[test]
     fn form_bodies_decode_chinese_and_plus() {
         let got = parse_form("a=%E5%86%BB%E7%89%9B%E8%82%89&b=x+y&c=&d=100%25".as_bytes());
-        assert_eq!(got, [("a".into(), "冻牛肉".into()), ("b".into(), "x y".into()), ("c".into(), "".into()), ("d".into(), "100%".into())]);
+        assert_eq!(
+            got,
+            [
+                ("a".into(), "冻牛肉".into()),
+                ("b".into(), "x y".into()),
+                ("c".into(), "".into()),
+                ("d".into(), "100%".into())
+            ]
+        );
     }
 
     #[test]

@@ -73,7 +73,8 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     let address = listener.local_addr()?;
     if args.demo {
-        let logins = certflow_server::demo::seed(&state).await.map_err(|e| anyhow::anyhow!("seeding demo data: {e}"))?;
+        let logins =
+            certflow_server::demo::seed(&state).await.map_err(|e| anyhow::anyhow!("seeding demo data: {e}"))?;
         println!("demo data ready. Log in at http://{address}/login with a card number and PIN:");
         for login in logins {
             println!("  card {}  PIN {}  {}", login.card_no, login.pin, login.who);

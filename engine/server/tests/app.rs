@@ -1,0 +1,495 @@
+//! The application through its router (`oneshot`), on a real SQLite file
+//! with the shipped bundle and the demo data: what enterprise software and
+//! browsers see over HTTP.
+
+use std::path::Path;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use certflow_server::{AppState, CustomsConfig, ServerConfig, app};
+use certflow_store::Store;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const A_CARD: &str = "8930000000000001";
+const B_CARD: &str = "8930000000000002";
+const OFFICER_CARD: &str = "8990000000000001";
+const GATEWAY_TOKEN: &str = "test-gateway-token";
+
+struct TestApp {
+    router: Router,
+    state: AppState,
+    _dir: tempfile::TempDir,
+}
+
+async fn test_app() -> TestApp {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let bundle = certflow_core::load(&root).expect("shipped bundle");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::connect(&format!("sqlite:{}", dir.path().join("db.sqlite").display())).await.expect("store");
+    let config = ServerConfig {
+        customs: CustomsConfig {
+            simulate: false,
+            gateway_token: Some(GATEWAY_TOKEN.into()),
+            ..CustomsConfig::default()
+        },
+        ..ServerConfig::default()
+    };
+    let state = AppState::new(bundle, store, config);
+    certflow_server::demo::seed(&state).await.expect("demo data");
+    TestApp { router: app(state.clone()), state, _dir: dir }
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    fn location(&self) -> String {
+        self.headers.get(header::LOCATION).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
+    }
+
+    /// The value of the first hidden `_csrf` field.
+    fn csrf(&self) -> String {
+        let at = self.body.find("name=\"_csrf\" value=\"").expect("a CSRF field") + 20;
+        self.body[at..at + 64].to_owned()
+    }
+}
+
+impl TestApp {
+    async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self.router.clone().oneshot(request).await.expect("infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        Reply { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+    }
+
+    async fn get(&self, uri: &str, cookie: &str) -> Reply {
+        self.send(Request::get(uri).header(header::COOKIE, cookie).body(Body::empty()).unwrap()).await
+    }
+
+    async fn post_form(&self, uri: &str, cookie: &str, form: &[(&str, &str)]) -> Reply {
+        let body: String = form.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&");
+        self.send(
+            Request::post(uri)
+                .header(header::COOKIE, cookie)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// Logs in with a demo card; returns the session cookie.
+    async fn login(&self, card: &str, pin: &str) -> String {
+        let page = self.get("/login", "").await;
+        let login_cookie = cookie_of(&page, "certflow_login_csrf");
+        let reply =
+            self.post_form("/login", &login_cookie, &[("_csrf", &page.csrf()), ("card_no", card), ("pin", pin)]).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "login failed: {}", reply.body);
+        cookie_of(&reply, "certflow_session")
+    }
+
+    /// The first document in `status` of a type governed by `workflow`, of enterprise A.
+    async fn a_document(&self, workflow: &str, status: &str) -> certflow_store::Document {
+        let bundle = self.state.bundle.current();
+        let mut q = certflow_store::DocumentQuery::new("1101910023");
+        q.statuses = vec![status.into()];
+        q.limit = 100;
+        let page = self.state.store.list_documents(&q).await.expect("list");
+        page.documents
+            .into_iter()
+            .find(|d| bundle.doctype(&d.doctype).and_then(|t| t.workflow.as_deref()) == Some(workflow))
+            .expect("demo has such a document")
+    }
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn cookie_of(reply: &Reply, name: &str) -> String {
+    reply
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| v.split(';').next().unwrap().to_owned())
+        .unwrap_or_else(|| panic!("no {name} cookie"))
+}
+
+fn small_pdf(pages: usize) -> Vec<u8> {
+    use lopdf::content::{Content, Operation};
+    use lopdf::{Document, Object, Stream, dictionary};
+    let mut doc = Document::with_version("1.5");
+    let pages_id = doc.new_object_id();
+    let font = doc.add_object(dictionary! {"Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica"});
+    let resources = doc.add_object(dictionary! {"Font" => dictionary! {"F1" => font}});
+    let mut kids = Vec::new();
+    for i in 0..pages {
+        let content = Content {
+            operations: vec![
+                Operation::new("BT", vec![]),
+                Operation::new("Tf", vec!["F1".into(), 12.into()]),
+                Operation::new("Td", vec![72.into(), 720.into()]),
+                Operation::new("Tj", vec![Object::string_literal(format!("Certificate page {}", i + 1))]),
+                Operation::new("ET", vec![]),
+            ],
+        };
+        let stream = doc.add_object(Stream::new(dictionary! {}, content.encode().unwrap()));
+        let page = doc.add_object(dictionary! {"Type" => "Page", "Parent" => pages_id, "Contents" => stream, "Resources" => resources, "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()]});
+        kids.push(page.into());
+    }
+    let count = kids.len() as i64;
+    doc.objects.insert(pages_id, Object::Dictionary(dictionary! {"Type" => "Pages", "Kids" => kids, "Count" => count}));
+    let catalog = doc.add_object(dictionary! {"Type" => "Catalog", "Pages" => pages_id});
+    doc.trailer.set("Root", catalog);
+    let mut out = Vec::new();
+    doc.save_to(&mut out).unwrap();
+    out
+}
+
+fn multipart(fields: &[(&str, &str)], files: &[(&str, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "certflowtestboundary";
+    let mut body = Vec::new();
+    for (k, v) in fields {
+        body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").as_bytes());
+    }
+    for (name, bytes) in files {
+        body.extend(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{name}\"\r\nContent-Type: application/pdf\r\n\r\n").as_bytes(),
+        );
+        body.extend(*bytes);
+        body.extend(b"\r\n");
+    }
+    body.extend(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[tokio::test]
+async fn the_public_api_answers_without_login() {
+    let app = test_app().await;
+    let health = app.get("/healthz", "").await;
+    assert_eq!((health.status, health.body.as_str()), (StatusCode::OK, "ok"));
+
+    let doctypes = app.get("/api/v1/doctypes", "").await.json();
+    assert_eq!(doctypes.as_array().unwrap().len(), 10);
+    assert!(doctypes[0].get("format_code").is_some());
+
+    let openapi = app.get("/api/v1/openapi.json", "").await.json();
+    assert_eq!(openapi["openapi"], "3.1.0");
+    assert!(openapi["paths"]["/api/v1/validate/{doctype}"]["post"].is_object());
+
+    let bundle = app.get("/api/v1/bundle", "").await.json();
+    assert_eq!(bundle["version"].as_str().unwrap().len(), 64);
+    assert!(bundle["last_error"].is_null());
+
+    let request = Request::post("/api/v1/validate/import-meat")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(json!({"decl_no": "0101", "containers": [{"container_no": "CSQU3054384"}]}).to_string()))
+        .unwrap();
+    let verdict = app.send(request).await.json();
+    assert_eq!(verdict["valid"], false);
+    let paths: Vec<String> = verdict["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| format!("{} [{}]", e["path"].as_str().unwrap(), e["code"].as_str().unwrap()))
+        .collect();
+    assert!(paths.contains(&"decl_no [format.declaration-no]".to_owned()), "{paths:?}");
+    assert!(paths.contains(&"containers/1/container_no [format.iso6346]".to_owned()), "{paths:?}");
+    assert!(verdict["errors"][0]["message_zh"].as_str().unwrap().contains('「'));
+
+    let sample = app.state.bundle.current().doctype("import-meat").unwrap().sample.clone().unwrap();
+    let ok = app
+        .send(Request::post("/api/v1/validate/import-meat").body(Body::from(sample.to_string())).unwrap())
+        .await
+        .json();
+    assert_eq!(ok, json!({"valid": true, "errors": []}));
+
+    let unknown = app.send(Request::post("/api/v1/validate/nope").body(Body::from("{}")).unwrap()).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let bad = app.send(Request::post("/api/v1/validate/import-meat").body(Body::from("{oops")).unwrap()).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.json()["error"]["message_en"].as_str().unwrap().contains("line 1"));
+}
+
+#[tokio::test]
+async fn login_needs_the_right_pin_and_a_csrf_token() {
+    let app = test_app().await;
+    let page = app.get("/login", "").await;
+    let cookie = cookie_of(&page, "certflow_login_csrf");
+    let wrong =
+        app.post_form("/login", &cookie, &[("_csrf", &page.csrf()), ("card_no", A_CARD), ("pin", "12345678")]).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.body.contains("卡号或卡介质密码不正确"));
+    let forged =
+        app.post_form("/login", "", &[("_csrf", &page.csrf()), ("card_no", A_CARD), ("pin", "88888888")]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "no cookie to match the token");
+
+    let session = app.login(A_CARD, "88888888").await;
+    let list = app.get("/", &session).await;
+    assert_eq!(list.location(), "/lists/import-notices");
+    let without = app.get("/lists/import-notices", "").await;
+    assert_eq!(without.location(), "/login");
+
+    let page = app.get("/lists/import-notices", &session).await;
+    let no_token = app.post_form("/logout", &session, &[]).await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    let out = app.post_form("/logout", &session, &[("_csrf", &page.csrf())]).await;
+    assert_eq!(out.location(), "/login");
+    assert_eq!(app.get("/lists/import-notices", &session).await.location(), "/login", "the session is gone");
+}
+
+#[tokio::test]
+async fn the_notice_list_follows_the_manual() {
+    let app = test_app().await;
+    let session = app.login(A_CARD, "88888888").await;
+    let first = app.get("/lists/import-notices", &session).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert!(first.body.contains("总共 "), "total shown");
+    assert!(first.body.contains("每页显示 10 条记录"));
+    // minijinja escapes `/` as `&#x2f;`, which the browser shows as `/`.
+    for column in [
+        "通知编号",
+        "业务类型",
+        "业务单号",
+        "状态",
+        "操作类型",
+        "证书类型",
+        "补传&#x2f;补录原因",
+        "补传&#x2f;补录要求",
+        "通知日期",
+    ] {
+        assert!(first.body.contains(column), "{column} column");
+    }
+    let too_long = app.get("/lists/import-notices?status=&from=2024-01-01&to=2024-06-01", &session).await;
+    assert!(too_long.body.contains("通知日期范围不能超过 90 天"));
+
+    let doc = app.a_document("import-supplement", "3").await;
+    let by_number =
+        app.get(&format!("/lists/import-notices?business_no={}", doc.business_no.clone().unwrap()), &session).await;
+    assert!(by_number.body.contains("总共 1 条记录"), "an identifier needs no date range");
+    let english = app.get("/lists/import-notices?lang=en", &session).await;
+    assert!(english.body.contains("Notice No."));
+    assert!(english.headers.get(header::SET_COOKIE).is_some(), "the language is remembered");
+}
+
+#[tokio::test]
+async fn another_enterprise_sees_nothing_of_a() {
+    let app = test_app().await;
+    let a = app.login(A_CARD, "88888888").await;
+    let b = app.login(B_CARD, "88888888").await;
+    let doc = app.a_document("import-supplement", "3").await;
+    for uri in [
+        format!("/documents/{}", doc.id),
+        format!("/documents/{}/edit", doc.id),
+        format!("/documents/{}/attachments", doc.id),
+        format!("/api/v1/documents/{}/receipts", doc.id),
+    ] {
+        assert_eq!(app.get(&uri, &b).await.status, StatusCode::NOT_FOUND, "{uri}");
+        assert_ne!(app.get(&uri, &a).await.status, StatusCode::NOT_FOUND, "{uri} is A's");
+    }
+    let list = app.get("/lists/import-notices", &b).await;
+    assert!(!list.body.contains(&doc.business_no.clone().unwrap()));
+}
+
+#[tokio::test]
+async fn a_data_supplement_is_saved_declared_signed_and_answered_by_customs() {
+    let app = test_app().await;
+    let session = app.login(A_CARD, "88888888").await;
+    let doc = app.a_document("import-supplement", "3").await;
+    let edit = app.get(&format!("/documents/{}/edit", doc.id), &session).await;
+    assert_eq!(edit.status, StatusCode::OK);
+    assert!(edit.body.contains("field field-required") && edit.body.contains("field field-backfilled"));
+    let csrf = edit.csrf();
+    let version = doc.version.to_string();
+    let uri = format!("/documents/{}", doc.id);
+
+    // A wrong date: 暂存 is refused with the error beside the cell, nothing stored.
+    let mut form: Vec<(String, String)> = vec![("_csrf".into(), csrf.clone()), ("_version".into(), version.clone())];
+    let ty = app.state.bundle.current().doctype(&doc.doctype).unwrap().clone();
+    let sample = ty.sample.clone().unwrap();
+    for (k, v) in sample.as_object().unwrap() {
+        match v {
+            Value::Array(rows) => {
+                for (i, row) in rows.iter().enumerate() {
+                    for (f, cell) in row.as_object().unwrap() {
+                        let text = cell.as_str().map(str::to_owned).unwrap_or_else(|| cell.to_string());
+                        form.push((format!("t.{k}.{}.{f}", i + 1), text));
+                    }
+                }
+            }
+            other => {
+                form.push((format!("f.{k}"), other.as_str().map(str::to_owned).unwrap_or_else(|| other.to_string())))
+            }
+        }
+    }
+    let with = |extra: &[(&str, &str)]| {
+        let mut f = form.clone();
+        for (k, v) in extra {
+            f.retain(|(n, _)| n != k);
+            f.push((k.to_string(), v.to_string()));
+        }
+        f
+    };
+    let as_refs = |f: &Vec<(String, String)>| f.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>();
+    let post = |f: Vec<(String, String)>| {
+        let app = &app;
+        let uri = uri.clone();
+        let session = session.clone();
+        async move {
+            let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            app.post_form(&uri, &session, &pairs).await
+        }
+    };
+    let bad = post(as_refs(&with(&[("action", "save"), ("t.goods.1.prod_date", "2024-02-30")]))).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("日期格式不正确"), "the date error is shown");
+    assert_eq!(app.state.store.get_document("1101910023", doc.id).await.unwrap().status, "3");
+
+    let saved = post(as_refs(&with(&[("action", "save")]))).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let page = app.get(&saved.location(), &session).await;
+    assert!(page.body.contains("暂存成功"));
+    let stored = app.state.store.get_document("1101910023", doc.id).await.unwrap();
+    assert_eq!(stored.status, "1");
+
+    // 申报 needs the card: a wrong PIN changes nothing.
+    let v2 = stored.version.to_string();
+    let wrong = post(as_refs(&with(&[("action", "declare"), ("_version", &v2), ("card_pin", "00000000")]))).await;
+    assert_eq!(wrong.status, StatusCode::CONFLICT);
+    assert!(wrong.body.contains("卡介质密码错误"));
+    let declared = post(as_refs(&with(&[("action", "declare"), ("_version", &v2), ("card_pin", "88888888")]))).await;
+    assert_eq!(declared.status, StatusCode::SEE_OTHER, "{}", declared.body);
+    let after = app.get(&declared.location(), &session).await;
+    assert!(after.body.contains("数据申报成功"));
+    let stored = app.state.store.get_document("1101910023", doc.id).await.unwrap();
+    assert_eq!(stored.status, "4");
+    assert_eq!(stored.meta["signature"]["card_no"], A_CARD);
+    assert_eq!(stored.meta["signature"]["digest"].as_str().unwrap().len(), 64);
+    let queued = app.state.store.claim("customs", 10, std::time::Duration::from_secs(5)).await.unwrap();
+    assert!(queued.iter().any(|m| m.payload["document_id"] == json!(doc.id)), "sent to customs");
+
+    // Customs answers through the gateway; a repeated delivery counts once.
+    let receipt =
+        json!({"document_id": doc.id, "code": "9", "message": "入库成功", "receipt_no": "R-0001"}).to_string();
+    for _ in 0..2 {
+        let reply = app
+            .send(
+                Request::post("/api/v1/gateway/receipts")
+                    .header(header::AUTHORIZATION, format!("Bearer {GATEWAY_TOKEN}"))
+                    .body(Body::from(receipt.clone()))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    }
+    let unauthorised =
+        app.send(Request::post("/api/v1/gateway/receipts").body(Body::from(receipt.clone())).unwrap()).await;
+    assert_eq!(unauthorised.status, StatusCode::UNAUTHORIZED);
+    let receipts = app.get(&format!("/api/v1/documents/{}/receipts", doc.id), &session).await.json();
+    assert_eq!(receipts.as_array().unwrap().len(), 1);
+    assert_eq!(receipts[0]["status_zh"], "海关入库成功");
+    assert_eq!(app.state.store.get_document("1101910023", doc.id).await.unwrap().status, "9");
+    // Editing after the declaration is not offered any more.
+    assert_eq!(
+        app.get(&format!("/documents/{}/edit", doc.id), &session).await.location(),
+        format!("/documents/{}", doc.id)
+    );
+}
+
+#[tokio::test]
+async fn forms_refuse_a_post_without_the_session_token() {
+    let app = test_app().await;
+    let session = app.login(A_CARD, "88888888").await;
+    let doc = app.a_document("import-supplement", "3").await;
+    let reply =
+        app.post_form(&format!("/documents/{}", doc.id), &session, &[("action", "save"), ("_version", "1")]).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn re_upload_takes_pdfs_only_while_to_do() {
+    let app = test_app().await;
+    let session = app.login(A_CARD, "88888888").await;
+    let doc = app.a_document("import-reupload", "3").await;
+    let page = app.get(&format!("/documents/{}/attachments", doc.id), &session).await;
+    let csrf = page.csrf();
+    let upload = |files: Vec<(&'static str, Vec<u8>)>, id: certflow_store::Uuid| {
+        let (content_type, body) = multipart(
+            &[("_csrf", &csrf), ("slot", "documents"), ("card_pin", "88888888")],
+            &files.iter().map(|(n, b)| (*n, b.as_slice())).collect::<Vec<_>>(),
+        );
+        let request = Request::post(format!("/documents/{id}/attachments"))
+            .header(header::COOKIE, &session)
+            .header(header::CONTENT_TYPE, content_type)
+            .body(Body::from(body))
+            .unwrap();
+        app.send(request)
+    };
+    let not_pdf = upload(vec![("scan.pdf", b"just text, not a PDF".to_vec())], doc.id).await;
+    assert!(not_pdf.body.contains("scan.pdf"), "the refusal names the file");
+    assert!(app.state.store.list_attachments("1101910023", doc.id).await.unwrap().is_empty());
+
+    let ok = upload(vec![("origin.pdf", small_pdf(1)), ("health.pdf", small_pdf(2))], doc.id).await;
+    assert!(ok.body.contains("上传成功！"), "{}", ok.body);
+    let files = app.state.store.list_attachments("1101910023", doc.id).await.unwrap();
+    assert_eq!(files.len(), 2);
+    let download = app.get(&format!("/attachments/{}", files[0].id), &session).await;
+    assert_eq!(download.headers[header::CONTENT_TYPE], "application/pdf");
+    assert!(download.headers[header::CONTENT_DISPOSITION].to_str().unwrap().starts_with("attachment"));
+    let b = app.login(B_CARD, "88888888").await;
+    assert_eq!(app.get(&format!("/attachments/{}", files[0].id), &b).await.status, StatusCode::NOT_FOUND);
+
+    let done = app.state.store.get_document("1101910023", doc.id).await.unwrap();
+    assert_ne!(done.status, "3", "the upload was declared");
+    let again = upload(vec![("late.pdf", small_pdf(1))], doc.id).await;
+    assert!(again.body.contains("当前状态不可进行上传操作！"));
+}
+
+#[tokio::test]
+async fn an_officer_issues_notices_and_decides_by_receipt() {
+    let app = test_app().await;
+    let officer = app.login(OFFICER_CARD, "99999999").await;
+    let console = app.get("/officer", &officer).await;
+    assert_eq!(console.status, StatusCode::OK);
+    let reply = app
+        .post_form(
+            "/officer/notices",
+            &officer,
+            &[
+                ("_csrf", &console.csrf()),
+                ("enterprise", "1101910023"),
+                ("decl_no", "010120269999000001"),
+                ("doctype", "import-dairy"),
+                ("reason", "乳品出证"),
+                ("requirement", "补录保质期"),
+            ],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    let a = app.login(A_CARD, "88888888").await;
+    let list = app.get("/lists/import-notices?business_no=010120269999000001", &a).await;
+    assert!(list.body.contains("总共 1 条记录") && list.body.contains("补录保质期"));
+    // An enterprise user cannot reach the console.
+    assert_eq!(app.get("/officer", &a).await.status, StatusCode::FORBIDDEN);
+}
