@@ -186,6 +186,16 @@ impl NumberingScheme {
     }
 }
 
+/// One line of the document type list (the interface contract's shape).
+#[derive(Debug, Clone, Serialize)]
+pub struct DocTypeSummary<'a> {
+    pub id: &'a str,
+    pub name_zh: &'a str,
+    pub name_en: &'a str,
+    pub workflow: Option<&'a str>,
+    pub format_code: Option<&'a str>,
+}
+
 /// A source file of the bundle, kept so a version can be stored and rebuilt.
 #[derive(Debug, Clone, Serialize)]
 pub struct SourceFile {
@@ -233,6 +243,21 @@ impl CompiledBundle {
 
     pub fn param(&self, id: &str) -> Option<&ParamTable> {
         self.params.get(id)
+    }
+
+    /// The document types as `certflow doctypes --json` and
+    /// `GET /api/v1/doctypes` list them.
+    pub fn doctype_summaries(&self) -> Vec<DocTypeSummary<'_>> {
+        self.doctypes
+            .values()
+            .map(|t| DocTypeSummary {
+                id: &t.id,
+                name_zh: &t.name.zh,
+                name_en: &t.name.en,
+                workflow: t.workflow.as_deref(),
+                format_code: t.format_code.as_deref(),
+            })
+            .collect()
     }
 
     /// The short form of the hash shown to people.

@@ -13,20 +13,7 @@ use crate::state::AppState;
 /// `GET /api/v1/doctypes`: as `certflow doctypes --json`.
 pub async fn doctypes(State(state): State<AppState>) -> Json<Value> {
     let bundle = state.bundle.current();
-    let list: Vec<Value> = bundle
-        .doctypes
-        .values()
-        .map(|t| {
-            json!({
-                "id": t.id,
-                "name_zh": t.name.zh,
-                "name_en": t.name.en,
-                "workflow": t.workflow,
-                "format_code": t.format_code,
-            })
-        })
-        .collect();
-    Json(Value::Array(list))
+    Json(serde_json::to_value(bundle.doctype_summaries()).unwrap_or_default())
 }
 
 /// `GET /api/v1/bundle`: the active version.

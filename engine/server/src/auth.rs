@@ -67,8 +67,11 @@ async fn current_user(parts: &Parts, state: &AppState) -> Result<Option<CurrentU
     let now = OffsetDateTime::now_utc();
     match state.store.get_session(&token_hash, now).await {
         Ok((session, user)) => {
-            let expires = now + state.config.session_idle;
-            state.store.touch_session(&token_hash, now, expires).await?;
+            // Sliding expiry, written at most once a minute: a write on every
+            // request would serialise all requests on SQLite's single writer.
+            if now - session.last_seen_at > time::Duration::minutes(1) {
+                state.store.touch_session(&token_hash, now, now + state.config.session_idle).await?;
+            }
             let enterprise = match &user.enterprise {
                 Some(code) => Some(state.store.get_enterprise(code).await?),
                 None => None,

@@ -16,10 +16,10 @@ pub fn document_from_form(ty: &DocType, form: &[(String, String)]) -> Value {
     let mut tables: BTreeMap<&str, BTreeMap<u32, Map<String, Value>>> = BTreeMap::new();
     for (name, value) in form {
         if let Some(field) = name.strip_prefix("f.") {
-            if let Some(f) = ty.fields.get(field) {
-                if let Some(v) = typed(f, value) {
-                    doc.insert(field.to_owned(), v);
-                }
+            if let Some(f) = ty.fields.get(field)
+                && let Some(v) = typed(f, value)
+            {
+                doc.insert(field.to_owned(), v);
             }
         } else if let Some(rest) = name.strip_prefix("t.") {
             let mut parts = rest.splitn(3, '.');

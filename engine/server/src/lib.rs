@@ -18,6 +18,7 @@ pub mod demo;
 mod error;
 mod formdata;
 mod pages;
+mod sheets;
 mod state;
 mod uploads;
 mod web;
@@ -52,6 +53,8 @@ pub fn app(state: AppState) -> Router {
         .route("/documents/{id}/edit", get(pages::edit_document))
         .route("/documents/{id}/attachments", get(uploads::show).post(uploads::upload))
         .route("/attachments/{id}", get(uploads::download))
+        .route("/doctypes/{doctype}/tables/{table}/template.xlsx", get(sheets::template))
+        .route("/documents/{id}/tables/{table}/import", post(sheets::import))
         .route("/officer", get(customs::officer_page))
         .route("/officer/notices", post(customs::issue_notice))
         .route("/officer/documents/{id}/receipts", post(customs::officer_receipt))

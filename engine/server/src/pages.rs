@@ -186,7 +186,7 @@ pub async fn list(
         .map(|c| json!({"id": c.id, "label": c.label, "kind": c.kind, "all": c.all, "options": c.options, "value": get(&c.id)}))
         .collect();
     let mut page_query: Vec<String> =
-        view.criteria.iter().map(|c| format!("{}={}", c.id, urlencode(&get(&c.id)))).collect();
+        view.criteria.iter().map(|c| format!("{}={}", c.id, web::encode_component(&get(&c.id)))).collect();
     page_query.push(format!("from={from}"));
     page_query.push(format!("to={to}"));
     // After an action the page lands here with its message (`数据申报成功`).
@@ -220,18 +220,6 @@ pub async fn list(
 
 fn format_date(d: Date) -> String {
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 fn pick(text: &Text, lang: Lang) -> String {
@@ -308,7 +296,7 @@ fn editable(bundle: &CompiledBundle, doc: &Document) -> bool {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn render_form(
+pub(crate) fn render_form(
     state: &AppState,
     user: &CurrentUser,
     lang: Lang,

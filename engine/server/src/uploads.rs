@@ -221,19 +221,11 @@ pub async fn download(
     let id = Uuid::parse_str(&id).map_err(|_| AppError::not_found())?;
     let enterprise = user.enterprise_code().ok_or_else(AppError::not_found)?;
     let file = state.store.get_attachment(enterprise, id).await?;
-    let encoded: String = file
-        .meta
-        .file_name
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }
-        })
-        .collect();
     Ok((
         StatusCode::OK,
         [
             (CONTENT_TYPE, file.meta.media_type.clone()),
-            (CONTENT_DISPOSITION, format!("attachment; filename=\"attachment.pdf\"; filename*=UTF-8''{encoded}")),
+            (CONTENT_DISPOSITION, web::attachment_disposition(&file.meta.file_name, "attachment.pdf")),
         ],
         file.bytes,
     )

@@ -101,12 +101,25 @@ pub fn set_cookie(name: &str, value: &str, max_age_seconds: i64, secure: bool) -
         .expect("cookie values are ASCII")
 }
 
+/// Percent-encodes every byte `keep` does not accept.
+pub fn percent_encode(s: &str, keep: impl Fn(u8) -> bool) -> String {
+    s.bytes().map(|b| if keep(b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+}
+
+/// A URL query value or an RFC 5987 file name.
+pub fn encode_component(s: &str) -> String {
+    percent_encode(s, |b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
+}
+
+/// `Content-Disposition` of a download, with the file's own (often Chinese) name.
+pub fn attachment_disposition(file_name: &str, fallback: &str) -> String {
+    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{}", encode_component(file_name))
+}
+
 /// A 303 to `to`; bytes a header cannot carry (Chinese in a flash message,
 /// spaces) are percent-encoded.
 pub fn redirect(to: &str) -> Response {
-    let encoded: String =
-        to.bytes().map(|b| if b.is_ascii_graphic() { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
-    (StatusCode::SEE_OTHER, [(LOCATION, encoded)]).into_response()
+    (StatusCode::SEE_OTHER, [(LOCATION, percent_encode(to, |b| b.is_ascii_graphic()))]).into_response()
 }
 
 pub fn with_cookie(mut response: Response, cookie: HeaderValue) -> Response {
@@ -146,7 +159,7 @@ fn percent_decode(input: &[u8]) -> String {
     while i < input.len() {
         match input[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < input.len() + 0 && i + 2 <= input.len() - 1 => {
+            b'%' if i + 2 < input.len() => {
                 let hex = std::str::from_utf8(&input[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
                 match hex {
                     Some(b) => {

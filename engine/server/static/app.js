@@ -303,6 +303,8 @@
       $("#receipts").hidden = false;
     };
     results.addEventListener("click", (e) => {
+      const refused = e.target.closest(".view-link[data-refused]");
+      if (refused) { e.preventDefault(); alert(refused.dataset.refused); return; }
       const link = e.target.closest(".receipts-link");
       if (link) { e.preventDefault(); receiptsFor = link.dataset.id; loadReceipts(); }
     });

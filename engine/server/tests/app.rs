@@ -493,3 +493,40 @@ async fn an_officer_issues_notices_and_decides_by_receipt() {
     // An enterprise user cannot reach the console.
     assert_eq!(app.get("/officer", &a).await.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn excel_templates_download_and_foreign_ones_are_refused() {
+    let app = test_app().await;
+    let session = app.login(A_CARD, "88888888").await;
+    let template = app.get("/doctypes/import-dairy/tables/goods/template.xlsx", &session).await;
+    assert_eq!(template.status, StatusCode::OK);
+    assert!(template.headers[header::CONTENT_TYPE].to_str().unwrap().contains("spreadsheetml"));
+    let doc = app.a_document("import-supplement", "3").await;
+    assert_ne!(doc.doctype, "import-dairy");
+    let page = app.get(&format!("/documents/{}/edit", doc.id), &session).await;
+    let bundle = app.state.bundle.current();
+    let dairy = certflow_files::excel::template(bundle.doctype("import-dairy").unwrap(), "goods").unwrap();
+    for (name, bytes, expected) in [
+        ("dairy.xlsx", dairy, "证书类别不匹配"),
+        ("goods.xlsx", b"not a workbook".to_vec(), "导入格式错误，请导入 xls/xlsx 格式文件！"),
+    ] {
+        let boundary = "b0undary";
+        let mut body =
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"_csrf\"\r\n\r\n{}\r\n", page.csrf())
+                .into_bytes();
+        body.extend(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend(&bytes);
+        body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let request = Request::post(format!("/documents/{}/tables/goods/import", doc.id))
+            .header(header::COOKIE, &session)
+            .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"))
+            .body(Body::from(body))
+            .unwrap();
+        let reply = app.send(request).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(reply.body.replace("&#x2f;", "/").contains(expected), "{name}: wanted {expected}");
+    }
+}

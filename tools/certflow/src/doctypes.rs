@@ -2,8 +2,6 @@
 
 use std::process::ExitCode;
 
-use serde_json::json;
-
 use crate::{BundleArgs, load_bundle};
 
 #[derive(Debug, clap::Args)]
@@ -18,20 +16,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let bundle = load_bundle(&args.bundle)?;
     if args.json {
-        let list: Vec<_> = bundle
-            .doctypes
-            .values()
-            .map(|t| {
-                json!({
-                    "id": t.id,
-                    "name_zh": t.name.zh,
-                    "name_en": t.name.en,
-                    "workflow": t.workflow,
-                    "format_code": t.format_code,
-                })
-            })
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        println!("{}", serde_json::to_string_pretty(&bundle.doctype_summaries())?);
     } else {
         let width = bundle.doctypes.keys().map(|k| k.len()).max().unwrap_or(0);
         for t in bundle.doctypes.values() {
