@@ -109,7 +109,8 @@ pub async fn list(
     let lang = Lang::from_request(&headers, uri.query()).0;
     let bundle = state.bundle.current();
     let view = bundle.list_view(&id).ok_or_else(AppError::not_found)?;
-    let first_visit = query.keys().all(|k| k == "lang") || query.contains_key("reset");
+    // Arriving (from the menu, or back from an action) shows the defaults.
+    let first_visit = query.keys().all(|k| matches!(k.as_str(), "lang" | "done" | "doc")) || query.contains_key("reset");
     let get = |k: &str| if first_visit { String::new() } else { query.get(k).cloned().unwrap_or_default() };
 
     let today = OffsetDateTime::now_utc().to_offset(CHINA).date();

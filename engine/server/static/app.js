@@ -72,7 +72,7 @@
     if (items[i]) { items[i].classList.add("active"); items[i].scrollIntoView({ block: "nearest" }); }
   }
   document.addEventListener("input", (e) => {
-    if (e.target.classList && e.target.classList.contains("picker")) openPicker(e.target);
+    if (e.target.classList && e.target.classList.contains("picker")) { showLabel(e.target); openPicker(e.target); }
   });
   document.addEventListener("focusout", (e) => {
     if (e.target.classList && e.target.classList.contains("picker")) { showLabel(e.target); setTimeout(closePicker, 100); }
@@ -187,28 +187,27 @@
   const importClose = $("#import-close");
   if (importClose) importClose.addEventListener("click", () => $("#import-dialog").close());
 
-  // Keep what is in a line editor when the form is sent.
-  const form = $("#doc-form");
-  let signed = false;
-  if (form) {
-    form.addEventListener("submit", (e) => {
-      lineTables().forEach((table) => { if ($(".line-editor", table)) storeLine(table); });
-      const button = e.submitter;
-      if (button && button.dataset.sign === "true" && !signed) {
-        e.preventDefault();
-        const dialog = $("#pin-dialog");
-        $("#pin-input").value = "";
-        dialog.showModal();
-        dialog.addEventListener("close", function once() {
-          dialog.removeEventListener("close", once);
-          if (dialog.returnValue !== "ok") return;
-          $("#card_pin").value = $("#pin-input").value;
-          signed = true;
-          form.requestSubmit(button);
-        });
-      }
+  // Keep what is in a line editor when the form is sent, and ask for the
+  // card PIN before any action that signs (申报, 上传 …).
+  document.addEventListener("submit", (e) => {
+    const form = e.target;
+    if (form.id === "doc-form") lineTables().forEach((table) => { if ($(".line-editor", table)) storeLine(table); });
+    const button = e.submitter;
+    if (!button || button.dataset.sign !== "true" || form.dataset.signed === "true") return;
+    e.preventDefault();
+    const dialog = $("#pin-dialog");
+    if (!dialog) return;
+    $("#pin-input").value = "";
+    dialog.showModal();
+    dialog.addEventListener("close", function once() {
+      dialog.removeEventListener("close", once);
+      if (dialog.returnValue !== "ok") return;
+      const pin = form.querySelector("[name=card_pin]");
+      if (pin) pin.value = $("#pin-input").value;
+      form.dataset.signed = "true";
+      form.requestSubmit(button);
     });
-  }
+  });
 
   // ---- keyboard (GEN-5) ----
   function focusables() {
@@ -246,7 +245,11 @@
         return;
       }
     }
-    if (e.key === "Escape") { if (popup) { closePicker(); } else if (!el.readOnly) { el.value = ""; } e.preventDefault(); return; }
+    if (e.key === "Escape") {
+      if (popup) { closePicker(); } else if (!el.readOnly) { el.value = ""; if (el.classList.contains("picker")) showLabel(el); }
+      e.preventDefault();
+      return;
+    }
     if (e.key === "ArrowUp" && !popup && el.tagName !== "TEXTAREA" && el.tagName !== "SELECT") { e.preventDefault(); moveFocus(el, -1); return; }
     if (e.key === "Enter" && el.tagName !== "TEXTAREA" && el.type !== "submit" && el.closest("#doc-form")) {
       e.preventDefault();

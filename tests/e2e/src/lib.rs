@@ -91,8 +91,14 @@ fn newest_source(root: &Path) -> Option<SystemTime> {
         }
     }
     let mut newest = None;
-    for dir in ["engine/core/src", "engine/store/src", "engine/files/src", "engine/server", "tools/certflow/src"] {
-        walk(&root.join(dir), &mut newest);
+    let mut dirs = vec![root.join("tools/certflow/src")];
+    if let Ok(crates) = std::fs::read_dir(root.join("engine")) {
+        for krate in crates.flatten() {
+            dirs.extend(["src", "templates", "static"].map(|d| krate.path().join(d)));
+        }
+    }
+    for dir in dirs {
+        walk(&dir, &mut newest);
     }
     newest
 }
@@ -176,16 +182,44 @@ fn wait_line<T>(lines: &mpsc::Receiver<String>, what: &str, timeout: Duration, p
 
 /// A minimal HTTP/1.1 request on loopback, for readiness checks and for
 /// ending the WebDriver session from `Drop`: the status and the body.
+/// (chromedriver keeps the connection open whatever the request says, so
+/// the body is read by its length.)
 fn http(addr: SocketAddr, method: &str, path: &str) -> Option<(u16, String)> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(15))).ok()?;
-    write!(stream, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    (&stream)
+        .write_all(
+            format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
         .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let status = response.split_whitespace().nth(1)?.parse().ok()?;
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    Some((status, body))
+    let mut reader = BufReader::new(stream);
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line).ok()?;
+    let status = status_line.split_whitespace().nth(1)?.parse().ok()?;
+    let mut length: Option<usize> = None;
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).ok()? == 0 || header.trim().is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':')
+            && name.trim().eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().ok();
+        }
+    }
+    let mut body = Vec::new();
+    match length {
+        Some(n) => {
+            body.resize(n, 0);
+            reader.read_exact(&mut body).ok()?;
+        }
+        None => {
+            reader.read_to_end(&mut body).ok()?;
+        }
+    }
+    Some((status, String::from_utf8_lossy(&body).into_owned()))
 }
 
 fn wait_http(addr: SocketAddr, path: &str, what: &str, ready: impl Fn(u16, &str) -> bool) {
@@ -201,17 +235,40 @@ fn wait_http(addr: SocketAddr, path: &str, what: &str, ready: impl Fn(u16, &str)
     panic!("{what} did not answer on http://{addr}{path} within 30 s");
 }
 
+/// A child process that is killed when dropped; with `group`, its whole
+/// process group (it was started as the group's leader).
+#[derive(Debug)]
+struct Proc {
+    child: Child,
+    group: bool,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.group {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", self.child.id())])
+                .stderr(Stdio::null())
+                .status();
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// One test's server, browser and WebDriver session.
 pub struct Session {
     /// The WebDriver client, for what the helpers do not cover.
     pub client: Client,
     /// `http://127.0.0.1:<port>` of this session's server.
     pub base: String,
-    dir: tempfile::TempDir,
-    server: Child,
-    driver: Child,
-    driver_addr: SocketAddr,
     session_id: Option<String>,
+    driver_addr: SocketAddr,
+    // Held to be dropped, in this order: the driver with its browser, the
+    // server, the files.
+    _driver: Proc,
+    _server: Proc,
+    dir: tempfile::TempDir,
     shots: Vec<PathBuf>,
 }
 
@@ -240,16 +297,19 @@ impl Session {
 
         // The server: `--listen 127.0.0.1:0` and the address it prints.
         let server_log = File::create(dir.path().join("server.log")).expect("server log");
-        let mut server = Command::new(&bin)
-            .current_dir(workspace_root())
-            .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--customs-delay-ms", "300", "--database"])
-            .arg(format!("sqlite:{}", dir.path().join("db.sqlite").display()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(server_log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-        let server_lines = lines_of(server.stdout.take().expect("server stdout"));
+        let mut server = Proc {
+            child: Command::new(&bin)
+                .current_dir(workspace_root())
+                .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--customs-delay-ms", "300", "--database"])
+                .arg(format!("sqlite:{}", dir.path().join("db.sqlite").display()))
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(server_log)
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display())),
+            group: false,
+        };
+        let server_lines = lines_of(server.child.stdout.take().expect("server stdout"));
         let server_addr: SocketAddr = wait_line(&server_lines, "certflow serve", Duration::from_secs(60), |line| {
             line.split_once("serving on http://").and_then(|(_, addr)| addr.trim().parse().ok())
         });
@@ -257,15 +317,18 @@ impl Session {
 
         // chromedriver on a port of its choosing (`--port=0` prints it), in a
         // process group of its own so that Drop can end it with its browser.
-        let mut driver = Command::new(chromedriver())
-            .arg("--port=0")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .expect("cannot start chromedriver");
-        let driver_lines = lines_of(driver.stdout.take().expect("chromedriver stdout"));
+        let mut driver = Proc {
+            child: Command::new(chromedriver())
+                .arg("--port=0")
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .process_group(0)
+                .spawn()
+                .expect("cannot start chromedriver"),
+            group: true,
+        };
+        let driver_lines = lines_of(driver.child.stdout.take().expect("chromedriver stdout"));
         let port: u16 = wait_line(&driver_lines, "chromedriver", Duration::from_secs(30), |line| {
             line.split_once("started successfully on port ")
                 .and_then(|(_, p)| p.trim().trim_end_matches('.').parse().ok())
@@ -285,7 +348,7 @@ impl Session {
                     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                     "--disable-background-networking", "--disable-component-update", "--no-first-run",
                     "--disable-sync", format!("--user-data-dir={}", profile.display()),
-                    "--window-size=1400,1000", "--lang=zh-CN",
+                    "--window-size=1400,1000", "--lang=zh-CN", "--disable-breakpad", "--disable-crash-reporter",
                 ],
             }),
         );
@@ -308,20 +371,16 @@ impl Session {
                 }
             }
         }
-        let Some(client) = session else {
-            let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", driver.id())]).status();
-            let _ = server.kill();
-            panic!("no WebDriver session: {last_error}");
-        };
+        let Some(client) = session else { panic!("no WebDriver session: {last_error}") };
         let session_id = client.session_id().await.ok().flatten();
         Some(Session {
             client,
             base: format!("http://{server_addr}"),
-            dir,
-            server,
-            driver,
-            driver_addr,
             session_id,
+            driver_addr,
+            _driver: driver,
+            _server: server,
+            dir,
             shots: Vec::new(),
         })
     }
@@ -404,6 +463,18 @@ impl Session {
         out
     }
 
+    /// The text of the message box (`alert`) the page shows, once it shows one.
+    pub async fn alert_text(&self) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match self.client.get_alert_text().await {
+                Ok(text) => return text,
+                Err(e) if Instant::now() >= deadline => panic!("no message box within {WAIT:?}: {e}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
     /// The element, once it is in the page.
     pub async fn find(&self, css: &str) -> Element {
         self.client
@@ -414,14 +485,26 @@ impl Session {
             .unwrap_or_else(|e| panic!("no element {css} within {WAIT:?}: {e}"))
     }
 
+    /// The element, scrolled to the middle of the window as a user would
+    /// before using it (WebDriver alone scrolls it to the bottom edge,
+    /// under the page's fixed hint bar).
+    pub async fn find_in_view(&self, css: &str) -> Element {
+        let el = self.find(css).await;
+        self.client
+            .execute("arguments[0].scrollIntoView({block: 'center', inline: 'nearest'});", vec![json!(el)])
+            .await
+            .unwrap_or_else(|e| panic!("scrolling to {css}: {e}"));
+        el
+    }
+
     /// Clicks like a user (WebDriver moves the pointer there and clicks).
     pub async fn click(&self, css: &str) {
-        self.find(css).await.click().await.unwrap_or_else(|e| panic!("clicking {css}: {e}"));
+        self.find_in_view(css).await.click().await.unwrap_or_else(|e| panic!("clicking {css}: {e}"));
     }
 
     /// Clears a field and types into it.
     pub async fn fill(&self, css: &str, text: &str) {
-        let el = self.find(css).await;
+        let el = self.find_in_view(css).await;
         el.clear().await.unwrap_or_else(|e| panic!("clearing {css}: {e}"));
         el.send_keys(text).await.unwrap_or_else(|e| panic!("typing into {css}: {e}"));
     }
@@ -448,17 +531,30 @@ impl Session {
 
     /// Waits until the element's text contains `needle`, and returns the text.
     pub async fn wait_text(&self, css: &str, needle: &str) -> String {
-        self.wait_js(
-            &format!("{css} to say {needle:?}"),
-            "const e = document.querySelector(arguments[0]); \
-             const t = e ? e.textContent.replace(/\\s+/g, ' ').trim() : null; \
-             return t !== null && t.includes(arguments[1]) ? t : null;",
-            vec![json!(css), json!(needle)],
-        )
-        .await
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
+        let deadline = Instant::now() + WAIT;
+        loop {
+            // While a page is being replaced, scripts fail for a moment.
+            let text = match self
+                .client
+                .execute(
+                    "const e = document.querySelector(arguments[0]); return e ? e.textContent.replace(/\\s+/g, ' ').trim() : null;",
+                    vec![json!(css)],
+                )
+                .await
+            {
+                Ok(Value::String(text)) if text.contains(needle) => return text,
+                Ok(Value::String(text)) => Some(text),
+                _ => None,
+            };
+            if Instant::now() >= deadline {
+                let path = self.client.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+                match text {
+                    Some(text) => panic!("{css} does not say {needle:?} within {WAIT:?} (on {path}); it says {text:?}"),
+                    None => panic!("no {css} saying {needle:?} within {WAIT:?} (on {path})"),
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// The current value of a form field.
@@ -565,19 +661,12 @@ impl Drop for Session {
             let tail: Vec<&str> = log.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect();
             eprintln!("e2e: the server's log (last lines):\n{}", tail.join("\n"));
         }
-        // End the browser through its driver, then the driver's process
-        // group (the driver and any browser process left), then the server.
+        // End the browser through its driver; the fields' own drops then
+        // end the driver's process group (with any browser process left)
+        // and the server.
         if let Some(id) = self.session_id.take() {
             let _ = http(self.driver_addr, "DELETE", &format!("/session/{id}"));
         }
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", self.driver.id())])
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
-        let _ = self.server.kill();
-        let _ = self.server.wait();
     }
 }
 
