@@ -7,8 +7,17 @@ use axum::http::StatusCode;
 use certflow_core::Mode;
 use serde_json::{Value, json};
 
+use std::collections::HashMap;
+
+use axum::extract::Query;
+use certflow_store::Uuid;
+
+use crate::actions::{self, CardInput, Outcome};
+use crate::auth::ApiUser;
 use crate::error::{ApiError, AppError};
 use crate::state::AppState;
+use crate::web::Lang;
+use crate::{pages, uploads};
 
 /// `GET /api/v1/doctypes`: as `certflow doctypes --json`.
 pub async fn doctypes(State(state): State<AppState>) -> Json<Value> {
@@ -71,6 +80,33 @@ fn openapi_document() -> Value {
             "/api/v1/bundle": {"get": {"summary": "The active definition bundle", "responses": {"200": {
                 "description": "Version and load time",
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BundleInfo"}}}}}}},
+            "/api/v1/login": {"post": {"summary": "Open a session with a card number and PIN",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["card_no", "pin"],
+                    "properties": {"card_no": {"type": "string"}, "pin": {"type": "string"}}}}}},
+                "responses": {"200": {"description": "Session cookie set; `csrf` to send as X-CSRF-Token"}, "401": {"description": "Wrong card or PIN", "content": {"application/json": {"schema": error}}}}}},
+            "/api/v1/session": {"get": {"summary": "The logged-in user and the CSRF token", "responses": {"200": {"description": "The session"}, "401": {"description": "Not logged in"}}}},
+            "/api/v1/lists/{id}": {"get": {"summary": "A list view (e.g. import-notices) with its criteria as query parameters: criterion ids, from, to (YYYY-MM-DD), page",
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "`{total, page, page_size, from, to, rows:[{id, cells, actions}]}`"}, "400": {"description": "The query breaks a rule (e.g. more than 90 days)", "content": {"application/json": {"schema": error}}}}}},
+            "/api/v1/documents/{id}": {"get": {"summary": "A document of the logged-in enterprise",
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}],
+                "responses": {"200": {"description": "`{id, doctype, status, status_label, version, data, actions, …}`"}, "404": {"description": "No such document for this enterprise"}}}},
+            "/api/v1/documents/{id}/actions/{action}": {"post": {"summary": "Run a workflow action (e.g. save, declare); header X-CSRF-Token required",
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}, {"name": "action", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["version"],
+                    "properties": {"version": {"type": "integer"}, "data": {"type": "object"}, "card_pin": {"type": "string"}}}}}},
+                "responses": {"200": {"description": "Done: the document and `message`"}, "409": {"description": "Not possible now, or the version moved", "content": {"application/json": {"schema": error}}},
+                    "422": {"description": "Validation failed", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Validation"}}}}}}},
+            "/api/v1/documents/{id}/attachments": {"post": {"summary": "Upload PDFs into an attachment slot (multipart: slot, files, card_pin); header X-CSRF-Token required",
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}],
+                "responses": {"200": {"description": "Uploaded"}, "409": {"description": "Refused (status, PDF rules)", "content": {"application/json": {"schema": error}}}}}},
+            "/api/v1/documents/{id}/receipts": {"get": {"summary": "Customs receipts of a document",
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}],
+                "responses": {"200": {"description": "Receipt rows"}}}},
+            "/api/v1/gateway/receipts": {"post": {"summary": "A receipt from the customs gateway (Authorization: Bearer token); idempotent by receipt_no",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["document_id", "code", "receipt_no"],
+                    "properties": {"document_id": {"type": "string"}, "code": {"type": "string"}, "message": {"type": "string"}, "receipt_no": {"type": "string"}}}}}},
+                "responses": {"200": {"description": "Recorded"}, "401": {"description": "Bad token"}}}},
             "/api/v1/validate/{doctype}": {"post": {
                 "summary": "Validate a document as a declaration would (no login)",
                 "parameters": [{"name": "doctype", "in": "path", "required": true, "schema": {"type": "string"}}],
@@ -95,4 +131,159 @@ fn openapi_document() -> Value {
                 "valid": {"type": "boolean"}, "errors": {"type": "array", "items": {"$ref": "#/components/schemas/FieldError"}}}}
         }}
     })
+}
+
+/// State-changing API calls with a session cookie carry the session's CSRF
+/// token in `X-CSRF-Token` (from `GET /api/v1/session`).
+fn check_csrf_header(user: &crate::auth::CurrentUser, headers: &axum::http::HeaderMap) -> Result<(), AppError> {
+    user.check_csrf(headers.get("x-csrf-token").and_then(|v| v.to_str().ok()))
+}
+
+/// `POST /api/v1/login` `{card_no, pin}`: a session for enterprise software.
+pub async fn login(State(state): State<AppState>, body: Bytes) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let body: Value = serde_json::from_slice(&body).map_err(|e| {
+        AppError::bad_request("invalid_json", format!("请求内容不是有效的 JSON：{e}"), format!("Invalid JSON: {e}"))
+    })?;
+    let field = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or_default().trim().to_owned();
+    let (cookie, user, csrf) = crate::auth::open_session(&state, &field("card_no"), &field("pin")).await?;
+    let reply = Json(json!({"card_no": user.card_no, "name": user.name, "enterprise": user.enterprise, "csrf": csrf}));
+    Ok(crate::web::with_cookie(reply.into_response(), cookie))
+}
+
+/// `GET /api/v1/session`: who is logged in and the CSRF token to send.
+pub async fn session(ApiUser(user): ApiUser) -> Json<Value> {
+    Json(json!({
+        "card_no": user.user.card_no, "name": user.user.name, "role": user.user.role,
+        "enterprise": user.enterprise.as_ref().map(|e| json!({"code": e.code, "name_zh": e.name_zh, "name_en": e.name_en})),
+        "csrf": user.csrf,
+    }))
+}
+
+/// `GET /api/v1/lists/{id}`: a list view with the page's query parameters.
+pub async fn list(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let enterprise = user.enterprise_code().ok_or_else(AppError::not_found)?.to_owned();
+    let bundle = state.bundle.current();
+    let view = bundle.list_view(&id).ok_or_else(AppError::not_found)?;
+    let lang = if query.get("lang").map(String::as_str) == Some("en") { Lang::En } else { Lang::Zh };
+    let result = pages::run_list(&state, &bundle, &enterprise, view, &query, lang).await?;
+    if let Some(error) = result.error {
+        return Err(AppError::bad_request("query", error.zh.clone(), error.en_or_zh().to_owned()).into());
+    }
+    let rows: Vec<Value> = result
+        .rows
+        .iter()
+        .map(|r| {
+            let cells: serde_json::Map<String, Value> = r["cells"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| (c["column"].as_str().unwrap_or_default().to_owned(), c["text"].clone()))
+                .collect();
+            json!({"id": r["id"], "cells": cells, "actions": r["enabled_actions"]})
+        })
+        .collect();
+    Ok(Json(
+        json!({"total": result.total, "page": result.page, "page_size": view.page_size, "from": result.from, "to": result.to, "rows": rows}),
+    ))
+}
+
+async fn owned_document(
+    state: &AppState,
+    user: &crate::auth::CurrentUser,
+    id: &str,
+) -> Result<certflow_store::Document, AppError> {
+    let enterprise = user.enterprise_code().ok_or_else(AppError::not_found)?;
+    let id = Uuid::parse_str(id).map_err(|_| AppError::not_found())?;
+    Ok(state.store.get_document(enterprise, id).await?)
+}
+
+fn document_json(bundle: &certflow_core::CompiledBundle, doc: &certflow_store::Document) -> Value {
+    let workflow = bundle.workflow_for(&doc.doctype);
+    let actions: Vec<&str> =
+        workflow.map(|w| w.actions_from(&doc.status).map(|a| a.id.as_str()).collect()).unwrap_or_default();
+    json!({
+        "id": doc.id, "doctype": doc.doctype, "status": doc.status,
+        "status_label": pages::status_label(bundle, &doc.doctype, &doc.status),
+        "version": doc.version, "business_no": doc.business_no, "customs_no": doc.customs_no, "unified_no": doc.unified_no,
+        "data": doc.data, "actions": actions,
+        "reason": doc.meta.get("reason"), "requirement": doc.meta.get("requirement"),
+    })
+}
+
+/// `GET /api/v1/documents/{id}`.
+pub async fn document(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let doc = owned_document(&state, &user, &id).await?;
+    Ok(Json(document_json(&state.bundle.current(), &doc)))
+}
+
+/// `POST /api/v1/documents/{id}/actions/{action}` `{version, data, card_pin}`:
+/// 200 with the document, 422 `{errors}` when validation fails, 409 when the
+/// action is not possible now (the message says why).
+pub async fn action(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    Path((id, action)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    check_csrf_header(&user, &headers)?;
+    let doc = owned_document(&state, &user, &id).await?;
+    let body: Value = serde_json::from_slice(&body).map_err(|e| {
+        AppError::bad_request("invalid_json", format!("请求内容不是有效的 JSON：{e}"), format!("Invalid JSON: {e}"))
+    })?;
+    if body.get("version").and_then(Value::as_i64) != Some(doc.version) {
+        return Err(AppError::from(certflow_store::StoreError::Conflict {
+            id: doc.id,
+            expected: 0,
+            actual: doc.version,
+        })
+        .into());
+    }
+    let data = body.get("data").cloned().unwrap_or_else(|| doc.data.clone());
+    let pin = body.get("card_pin").and_then(Value::as_str);
+    match actions::perform(&state, &user, doc, &action, data, CardInput { pin }).await? {
+        Outcome::Done { document, message } => {
+            let mut reply = document_json(&state.bundle.current(), &document);
+            reply["message"] = json!(message);
+            Ok(Json(reply).into_response())
+        }
+        Outcome::Invalid { errors, .. } => {
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"valid": false, "errors": errors}))).into_response())
+        }
+        Outcome::Refused(message) => {
+            Err(AppError::new(StatusCode::CONFLICT, "refused", message.zh.clone(), message.en_or_zh().to_owned())
+                .into())
+        }
+    }
+}
+
+/// `POST /api/v1/documents/{id}/attachments` (multipart: `slot`, `files`, `card_pin`).
+pub async fn upload(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+    multipart: axum::extract::Multipart,
+) -> Result<Json<Value>, ApiError> {
+    check_csrf_header(&user, &headers)?;
+    let id = Uuid::parse_str(&id).map_err(|_| AppError::not_found())?;
+    let form = uploads::read_upload(multipart).await?;
+    match uploads::accept_upload(&state, &user, id, form).await? {
+        uploads::UploadOutcome::Done(message) => Ok(Json(json!({"uploaded": true, "message": message}))),
+        uploads::UploadOutcome::Refused(message) => {
+            Err(AppError::new(StatusCode::CONFLICT, "refused", message.zh.clone(), message.en_or_zh().to_owned())
+                .into())
+        }
+    }
 }

@@ -211,31 +211,51 @@ pub async fn login(
         )?;
         Ok((StatusCode::UNAUTHORIZED, page).into_response())
     };
-    let user = match state.store.get_user_by_card(&card_no).await {
+    let (session_cookie, user) = match open_session(&state, &card_no, &get("pin")).await {
+        Ok((cookie, user, _)) => (cookie, user),
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => return refused(&state),
+        Err(e) => return Err(e),
+    };
+    let home = if user.enterprise.is_none() { "/officer" } else { "/" };
+    let response = web::with_cookie(web::redirect(home), session_cookie);
+    Ok(web::with_cookie(response, web::set_cookie(LOGIN_CSRF_COOKIE, "", 0, state.config.secure_cookies)))
+}
+
+/// Checks the card and PIN and opens a session: the cookie to set, the
+/// user and the session's CSRF token. 401 when card or PIN is wrong.
+pub async fn open_session(
+    state: &AppState,
+    card_no: &str,
+    pin: &str,
+) -> Result<(axum::http::HeaderValue, User, String), AppError> {
+    let wrong = || {
+        AppError::new(
+            StatusCode::UNAUTHORIZED,
+            "login",
+            "卡号或卡介质密码不正确，请检查卡介质是否正确连接后重试",
+            "The card number or PIN is not right: check that your card is connected and try again",
+        )
+    };
+    let user = match state.store.get_user_by_card(card_no).await {
         Ok(user) => user,
-        Err(StoreError::NotFound) => return refused(&state),
+        Err(StoreError::NotFound) => return Err(wrong()),
         Err(e) => return Err(e.into()),
     };
-    if check_card_pin(&user, &get("pin")).is_err() {
-        return refused(&state);
-    }
+    check_card_pin(&user, pin).map_err(|_| wrong())?;
     let token = web::random_token();
+    let csrf = web::random_token();
     let now = OffsetDateTime::now_utc();
     state
         .store
         .create_session(NewSession {
             token_hash: session_token_hash(&token),
             user_id: user.id,
-            csrf_token: web::random_token(),
+            csrf_token: csrf.clone(),
             expires_at: now + state.config.session_idle,
         })
         .await?;
     let max_age = state.config.session_idle.whole_seconds();
-    let home = if user.enterprise.is_none() { "/officer" } else { "/" };
-    let mut response = web::redirect(home);
-    response =
-        web::with_cookie(response, web::set_cookie(SESSION_COOKIE, &token, max_age, state.config.secure_cookies));
-    Ok(web::with_cookie(response, web::set_cookie(LOGIN_CSRF_COOKIE, "", 0, state.config.secure_cookies)))
+    Ok((web::set_cookie(SESSION_COOKIE, &token, max_age, state.config.secure_cookies), user, csrf))
 }
 
 pub async fn logout(

@@ -95,7 +95,7 @@ pub async fn run_simulator(state: AppState) {
             Ok(messages) if !messages.is_empty() => {
                 for message in messages {
                     tokio::time::sleep(config.delay).await;
-                    let result = simulate_one(&state, &message.payload, config.failure_rate).await;
+                    let result = simulate_one(&state, &message.payload, &config).await;
                     let outcome = match result {
                         Ok(()) => state.store.ack(&message).await,
                         Err(e) => {
@@ -117,30 +117,40 @@ pub async fn run_simulator(state: AppState) {
     }
 }
 
-async fn simulate_one(state: &AppState, payload: &Value, failure_rate: f64) -> Result<(), AppError> {
+async fn simulate_one(state: &AppState, payload: &Value, config: &crate::state::CustomsConfig) -> Result<(), AppError> {
     let id = payload
         .get("document_id")
         .and_then(Value::as_str)
         .and_then(|s| Uuid::parse_str(s).ok())
         .ok_or_else(|| AppError::internal("customs message without document id"))?;
-    let doc = state.store.get_document_for_customs(id).await?;
-    let bundle = state.bundle.current();
-    let Some(workflow) = bundle.workflow_for(&doc.doctype) else { return Ok(()) };
-    // The first receipt code the workflow accepts from the document's state:
-    // storing (入库) comes before review, in the order the bundle lists them.
-    let mut candidates: Vec<&certflow_core::workflow::Receipt> =
-        workflow.receipts.values().filter(|r| r.from.contains(&doc.status)).collect();
-    candidates.truncate(2);
-    let refused = rand::random::<f64>() < failure_rate;
-    // Bundles list 入库失败 before 入库成功; pick by the target's finality.
-    let pick = candidates
-        .iter()
-        .find(|r| workflow.states.get(&r.to).is_some_and(|s| s.is_final) == refused)
-        .or(candidates.first());
-    if let Some(receipt) = pick {
+    // Storing (入库), then — when configured — reviewing (审核).
+    let stages = if config.auto_review { 2 } else { 1 };
+    for stage in 0..stages {
+        if stage > 0 {
+            tokio::time::sleep(config.delay).await;
+        }
+        let doc = state.store.get_document_for_customs(id).await?;
+        let bundle = state.bundle.current();
+        let Some(workflow) = bundle.workflow_for(&doc.doctype) else { return Ok(()) };
+        // The receipts the workflow accepts from the document's state, in the
+        // bundle's order; a refusal is the one leading to a final state.
+        let candidates: Vec<&certflow_core::workflow::Receipt> =
+            workflow.receipts.values().filter(|r| r.from.contains(&doc.status)).take(2).collect();
+        let refused = rand::random::<f64>() < config.failure_rate;
+        let ends = |r: &&certflow_core::workflow::Receipt| workflow.states.get(&r.to).is_some_and(|s| s.is_final);
+        let pick = if candidates.iter().all(ends) {
+            // Both answers end the document (合格 / 不合格): refusal picks the second.
+            if refused { candidates.get(1) } else { candidates.first() }
+        } else {
+            candidates.iter().find(|r| ends(r) == refused).or(candidates.first())
+        };
+        let Some(receipt) = pick else { return Ok(()) };
         let key = format!("sim-{}-{}-{}", doc.id, doc.version, receipt.code);
-        let message = if refused { "模拟海关：入库校验未通过" } else { "模拟海关：数据已入库" };
+        let message = if refused { "模拟海关：未通过" } else { "模拟海关：通过" };
         apply_receipt(state, doc.id, &receipt.code, message, &key, "customs-simulator").await?;
+        if refused {
+            break;
+        }
     }
     Ok(())
 }

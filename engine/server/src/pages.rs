@@ -96,21 +96,32 @@ fn enterprise_of(user: &CurrentUser) -> Result<&str, AppError> {
     })
 }
 
-/// `GET /lists/{id}`: a list view with its criteria, paging and columns.
-pub async fn list(
-    State(state): State<AppState>,
-    PageUser(user): PageUser,
-    Path(id): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Result<Response, AppError> {
-    let enterprise = enterprise_of(&user)?.to_owned();
-    let lang = Lang::from_request(&headers, uri.query()).0;
-    let bundle = state.bundle.current();
-    let view = bundle.list_view(&id).ok_or_else(AppError::not_found)?;
+/// A list view run for one enterprise: the rows of the requested page.
+pub(crate) struct ListResult {
+    pub rows: Vec<Value>,
+    pub total: u64,
+    pub page: u32,
+    /// The criteria as applied (empty on a first visit).
+    pub values: HashMap<String, String>,
+    pub from: String,
+    pub to: String,
+    /// Why the query was refused (the 90-day rule), in which case no rows.
+    pub error: Option<Text>,
+}
+
+/// Runs a list view: criteria, the date rule (identifiers need no dates),
+/// paging. A query with none of the view's keys shows the defaults.
+pub(crate) async fn run_list(
+    state: &AppState,
+    bundle: &CompiledBundle,
+    enterprise: &str,
+    view: &ListView,
+    query: &HashMap<String, String>,
+    lang: Lang,
+) -> Result<ListResult, AppError> {
     // Arriving (from the menu, or back from an action) shows the defaults.
-    let first_visit = query.keys().all(|k| matches!(k.as_str(), "lang" | "done" | "doc")) || query.contains_key("reset");
+    let first_visit =
+        query.keys().all(|k| matches!(k.as_str(), "lang" | "done" | "doc")) || query.contains_key("reset");
     let get = |k: &str| if first_visit { String::new() } else { query.get(k).cloned().unwrap_or_default() };
 
     let today = OffsetDateTime::now_utc().to_offset(CHINA).date();
@@ -175,11 +186,30 @@ pub async fn list(
             .documents
             .iter()
             .enumerate()
-            .map(|(i, doc)| list_row(&bundle, view, doc, q.offset as usize + i + 1, lang))
+            .map(|(i, doc)| list_row(bundle, view, doc, q.offset as usize + i + 1, lang))
             .collect();
         (rows, found.total)
     };
-    let total = total.max(0) as u64;
+    let values = view.criteria.iter().map(|c| (c.id.clone(), get(&c.id))).collect();
+    Ok(ListResult { rows, total: total.max(0) as u64, page, values, from, to, error })
+}
+
+/// `GET /lists/{id}`: a list view with its criteria, paging and columns.
+pub async fn list(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, AppError> {
+    let enterprise = enterprise_of(&user)?.to_owned();
+    let lang = Lang::from_request(&headers, uri.query()).0;
+    let bundle = state.bundle.current();
+    let view = bundle.list_view(&id).ok_or_else(AppError::not_found)?;
+    let ListResult { rows, total, page, values, from, to, error } =
+        run_list(&state, &bundle, &enterprise, view, &query, lang).await?;
+    let get = |k: &str| values.get(k).cloned().unwrap_or_default();
     let pages: Vec<u64> = (1..=total.div_ceil(u64::from(view.page_size)).max(1)).collect();
     let criteria: Vec<Value> = view
         .criteria

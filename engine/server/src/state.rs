@@ -55,15 +55,23 @@ pub struct CustomsConfig {
     pub simulate: bool,
     /// Time customs takes to store a submission (receipt 入库成功/失败).
     pub delay: std::time::Duration,
-    /// Share of submissions refused on storing (0.0–1.0).
+    /// Share of submissions refused on storing, and of reviews failed (0.0–1.0).
     pub failure_rate: f64,
+    /// After storing, also review (审核合格/不合格) instead of waiting for an officer.
+    pub auto_review: bool,
     /// Bearer token of the receipts endpoint for an outside gateway.
     pub gateway_token: Option<String>,
 }
 
 impl Default for CustomsConfig {
     fn default() -> Self {
-        Self { simulate: true, delay: std::time::Duration::from_millis(1500), failure_rate: 0.0, gateway_token: None }
+        Self {
+            simulate: true,
+            delay: std::time::Duration::from_millis(1500),
+            failure_rate: 0.0,
+            auto_review: false,
+            gateway_token: None,
+        }
     }
 }
 

@@ -92,88 +92,87 @@ pub async fn show(
     attachments_page(&state, &user, Lang::from_request(&headers, uri.query()).0, id, None).await
 }
 
-/// `POST /documents/{id}/attachments`: several PDFs into one slot, all or none.
-pub async fn upload(
-    State(state): State<AppState>,
-    PageUser(user): PageUser,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-    mut multipart: Multipart,
-) -> Result<Response, AppError> {
-    let lang = Lang::from_request(&headers, uri.query()).0;
-    let id = Uuid::parse_str(&id).map_err(|_| AppError::not_found())?;
-    let enterprise = user.enterprise_code().ok_or_else(AppError::not_found)?.to_owned();
-    let doc = state.store.get_document(&enterprise, id).await?;
-    let bundle = state.bundle.current();
-    let ty = bundle.doctype(&doc.doctype).ok_or_else(AppError::not_found)?;
-    let (mut csrf, mut slot, mut pin) = (String::new(), String::new(), String::new());
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+/// What an upload form sends.
+pub(crate) struct UploadForm {
+    pub csrf: String,
+    pub slot: String,
+    pub pin: String,
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+pub(crate) async fn read_upload(mut multipart: Multipart) -> Result<UploadForm, AppError> {
+    let mut form = UploadForm { csrf: String::new(), slot: String::new(), pin: String::new(), files: Vec::new() };
     let read_error = |e: axum::extract::multipart::MultipartError| {
         AppError::bad_request("upload", format!("上传未完成：{e}"), format!("The upload did not complete: {e}"))
     };
     while let Some(field) = multipart.next_field().await.map_err(read_error)? {
         match field.name().unwrap_or_default() {
-            "_csrf" => csrf = field.text().await.map_err(read_error)?,
-            "slot" => slot = field.text().await.map_err(read_error)?,
-            "card_pin" => pin = field.text().await.map_err(read_error)?,
+            "_csrf" => form.csrf = field.text().await.map_err(read_error)?,
+            "slot" => form.slot = field.text().await.map_err(read_error)?,
+            "card_pin" => form.pin = field.text().await.map_err(read_error)?,
             "files" => {
                 let name = field.file_name().unwrap_or_default().to_owned();
                 let bytes = field.bytes().await.map_err(read_error)?;
                 if !name.is_empty() || !bytes.is_empty() {
-                    files.push((name, bytes.to_vec()));
+                    form.files.push((name, bytes.to_vec()));
                 }
             }
             _ => {}
         }
     }
-    user.check_csrf(Some(&csrf))?;
-    let flash_error = |text: Text| Some(json!({"kind": "error", "text": text}));
-    let (action, _) = match upload_action(&state, &doc.doctype, &doc.status) {
+    Ok(form)
+}
+
+/// The result of an upload for the user: done, or refused with why.
+pub(crate) enum UploadOutcome {
+    Done(Text),
+    Refused(Text),
+}
+
+/// Several PDFs into one slot, all or none: the workflow must take uploads
+/// in the document's state, every file must pass the slot's PDF checks, and
+/// the upload action (signing included) must succeed, else nothing stays.
+pub(crate) async fn accept_upload(
+    state: &AppState,
+    user: &crate::auth::CurrentUser,
+    id: Uuid,
+    form: UploadForm,
+) -> Result<UploadOutcome, AppError> {
+    let enterprise = user.enterprise_code().ok_or_else(AppError::not_found)?.to_owned();
+    let doc = state.store.get_document(&enterprise, id).await?;
+    let bundle = state.bundle.current();
+    let ty = bundle.doctype(&doc.doctype).ok_or_else(AppError::not_found)?;
+    let (action, _) = match upload_action(state, &doc.doctype, &doc.status) {
         Ok(found) => found,
-        Err(refused) => return attachments_page(&state, &user, lang, id, flash_error(refused)).await,
+        Err(refused) => return Ok(UploadOutcome::Refused(refused)),
     };
-    let Some(slot_def) = ty.attachments.get(&slot) else {
+    let Some(slot_def) = ty.attachments.get(&form.slot) else {
         return Err(AppError::bad_request("slot", "附件类别不存在", "Unknown attachment slot"));
     };
-    if files.is_empty() {
-        return attachments_page(
-            &state,
-            &user,
-            lang,
-            id,
-            flash_error(Text::new("请选择要上传的文件", "Choose the files to upload")),
-        )
-        .await;
+    if form.files.is_empty() {
+        return Ok(UploadOutcome::Refused(Text::new("请选择要上传的文件", "Choose the files to upload")));
     }
-    let existing = state.store.list_attachments(&enterprise, id).await?.iter().filter(|a| a.slot == slot).count();
-    if existing + files.len() > slot_def.max_files as usize {
+    let existing = state.store.list_attachments(&enterprise, id).await?.iter().filter(|a| a.slot == form.slot).count();
+    if existing + form.files.len() > slot_def.max_files as usize {
         let n = slot_def.max_files;
-        return attachments_page(
-            &state,
-            &user,
-            lang,
-            id,
-            flash_error(Text::new(format!("最多上传 {n} 个文件"), format!("At most {n} files"))),
-        )
-        .await;
+        return Ok(UploadOutcome::Refused(Text::new(format!("最多上传 {n} 个文件"), format!("At most {n} files"))));
     }
     let limits = PdfLimits::from_slot(slot_def);
-    for (name, bytes) in &files {
+    for (name, bytes) in &form.files {
         if let Err(rejection) = check_pdf(name, bytes, &limits) {
             let text =
                 Text::new(format!("{name}：{}", rejection.message_zh()), format!("{name}: {}", rejection.message_en()));
-            return attachments_page(&state, &user, lang, id, flash_error(text)).await;
+            return Ok(UploadOutcome::Refused(text));
         }
     }
     let mut stored = Vec::new();
-    for (name, bytes) in files {
+    for (name, bytes) in form.files {
         let meta = state
             .store
             .put_attachment(NewAttachment {
                 enterprise: enterprise.clone(),
                 document_id: id,
-                slot: slot.clone(),
+                slot: form.slot.clone(),
                 file_name: name,
                 media_type: "application/pdf".into(),
                 bytes,
@@ -182,34 +181,43 @@ pub async fn upload(
         stored.push(meta.id);
     }
     let outcome =
-        actions::perform(&state, &user, doc.clone(), &action, doc.data.clone(), CardInput { pin: Some(&pin) }).await;
-    let undo = |state: AppState, enterprise: String, stored: Vec<Uuid>| async move {
-        for a in stored {
-            let _ = state.store.delete_attachment(&enterprise, a).await;
-        }
-    };
-    match outcome {
+        actions::perform(state, user, doc.clone(), &action, doc.data.clone(), CardInput { pin: Some(&form.pin) }).await;
+    let refused = match outcome {
         Ok(Outcome::Done { message, .. }) => {
-            let text = message.unwrap_or_else(|| Text::new("上传成功！", "Uploaded"));
-            attachments_page(&state, &user, lang, id, Some(json!({"kind": "ok", "text": text}))).await
+            return Ok(UploadOutcome::Done(message.unwrap_or_else(|| Text::new("上传成功！", "Uploaded"))));
         }
-        Ok(Outcome::Refused(text)) => {
-            undo(state.clone(), enterprise, stored).await;
-            attachments_page(&state, &user, lang, id, flash_error(text)).await
-        }
-        Ok(Outcome::Invalid { errors, .. }) => {
-            undo(state.clone(), enterprise, stored).await;
-            let text = Text::new(
-                errors.iter().map(|e| e.message_zh.clone()).collect::<Vec<_>>().join("；"),
-                errors.iter().map(|e| e.message_en.clone()).collect::<Vec<_>>().join("; "),
-            );
-            attachments_page(&state, &user, lang, id, flash_error(text)).await
-        }
-        Err(e) => {
-            undo(state.clone(), enterprise, stored).await;
-            Err(e)
-        }
+        Ok(Outcome::Refused(text)) => Ok(text),
+        Ok(Outcome::Invalid { errors, .. }) => Ok(Text::new(
+            errors.iter().map(|e| e.message_zh.clone()).collect::<Vec<_>>().join("；"),
+            errors.iter().map(|e| e.message_en.clone()).collect::<Vec<_>>().join("; "),
+        )),
+        Err(e) => Err(e),
+    };
+    // Nothing half-done: the files go when the action did not happen.
+    for a in stored {
+        let _ = state.store.delete_attachment(&enterprise, a).await;
     }
+    refused.map(UploadOutcome::Refused)
+}
+
+/// `POST /documents/{id}/attachments`: the upload page's form.
+pub async fn upload(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    multipart: Multipart,
+) -> Result<Response, AppError> {
+    let lang = Lang::from_request(&headers, uri.query()).0;
+    let id = Uuid::parse_str(&id).map_err(|_| AppError::not_found())?;
+    let form = read_upload(multipart).await?;
+    user.check_csrf(Some(&form.csrf))?;
+    let flash = match accept_upload(&state, &user, id, form).await? {
+        UploadOutcome::Done(text) => json!({"kind": "ok", "text": text}),
+        UploadOutcome::Refused(text) => json!({"kind": "error", "text": text}),
+    };
+    attachments_page(&state, &user, lang, id, Some(flash)).await
 }
 
 /// `GET /attachments/{id}`: the file, for its enterprise only.

@@ -530,3 +530,130 @@ async fn excel_templates_download_and_foreign_ones_are_refused() {
         assert!(reply.body.replace("&#x2f;", "/").contains(expected), "{name}: wanted {expected}");
     }
 }
+
+#[tokio::test]
+async fn enterprise_software_uses_the_json_api() {
+    let app = test_app().await;
+    let login = app
+        .send(
+            Request::post("/api/v1/login")
+                .body(Body::from(json!({"card_no": A_CARD, "pin": "88888888"}).to_string()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.body);
+    let csrf = login.json()["csrf"].as_str().unwrap().to_owned();
+    let cookie = cookie_of(&login, "certflow_session");
+    let wrong = app
+        .send(
+            Request::post("/api/v1/login")
+                .body(Body::from(json!({"card_no": A_CARD, "pin": "1"}).to_string()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+
+    let list = app.get("/api/v1/lists/import-notices?operation=2&status=3", &cookie).await.json();
+    assert!(list["total"].as_u64().unwrap() >= 9, "{list}");
+    let row = &list["rows"][0];
+    assert_eq!(row["cells"]["status"], "待办");
+    assert_eq!(row["actions"], json!(["supplement"]));
+    let too_long = app.get("/api/v1/lists/import-notices?from=2024-01-01&to=2024-12-31", &cookie).await;
+    assert_eq!(too_long.status, StatusCode::BAD_REQUEST);
+    assert_eq!(too_long.json()["error"]["message_zh"], "通知日期范围不能超过 90 天");
+
+    let id = row["id"].as_str().unwrap().to_owned();
+    let doc = app.get(&format!("/api/v1/documents/{id}"), &cookie).await.json();
+    assert_eq!(doc["actions"], json!(["save", "declare"]));
+    let action = |name: &str, body: Value, token: &str| {
+        Request::post(format!("/api/v1/documents/{id}/actions/{name}"))
+            .header(header::COOKIE, &cookie)
+            .header("x-csrf-token", token)
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let forged = app.send(action("save", json!({"version": doc["version"]}), "forged")).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    // The back-filled data lacks production dates: declaring is refused with the paths.
+    let invalid = app.send(action("declare", json!({"version": doc["version"], "card_pin": "88888888"}), &csrf)).await;
+    assert_eq!(invalid.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        invalid.json()["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["code"] == "required" && e["path"].as_str().unwrap().starts_with("goods/1/"))
+    );
+    let sample = app.state.bundle.current().doctype(doc["doctype"].as_str().unwrap()).unwrap().sample.clone().unwrap();
+    let mut data = sample;
+    data["decl_no"] = doc["data"]["decl_no"].clone();
+    let declared = app
+        .send(action("declare", json!({"version": doc["version"], "data": data, "card_pin": "88888888"}), &csrf))
+        .await;
+    assert_eq!(declared.status, StatusCode::OK, "{}", declared.body);
+    assert_eq!(declared.json()["status"], "4");
+    assert_eq!(declared.json()["message"]["zh"], "数据申报成功");
+    let again = app
+        .send(action("declare", json!({"version": declared.json()["version"], "card_pin": "88888888"}), &csrf))
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "not from 4-已办");
+    let b = app
+        .send(
+            Request::post("/api/v1/login")
+                .body(Body::from(json!({"card_no": B_CARD, "pin": "88888888"}).to_string()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        app.get(&format!("/api/v1/documents/{id}"), &cookie_of(&b, "certflow_session")).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulator_stores_and_reviews_what_is_declared() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let bundle = certflow_core::load(&root).expect("shipped bundle");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::connect(&format!("sqlite:{}", dir.path().join("db.sqlite").display())).await.expect("store");
+    let customs = CustomsConfig {
+        simulate: true,
+        delay: std::time::Duration::from_millis(50),
+        auto_review: true,
+        ..CustomsConfig::default()
+    };
+    let state = AppState::new(bundle, store, ServerConfig { customs, ..ServerConfig::default() });
+    certflow_server::demo::seed(&state).await.expect("demo data");
+    certflow_server::spawn_background(&state);
+    let app = TestApp { router: app(state.clone()), state, _dir: dir };
+    let login = app
+        .send(
+            Request::post("/api/v1/login")
+                .body(Body::from(json!({"card_no": A_CARD, "pin": "88888888"}).to_string()))
+                .unwrap(),
+        )
+        .await;
+    let csrf = login.json()["csrf"].as_str().unwrap().to_owned();
+    let cookie = cookie_of(&login, "certflow_session");
+    let doc = app.a_document("import-supplement", "3").await;
+    let mut data = app.state.bundle.current().doctype(&doc.doctype).unwrap().sample.clone().unwrap();
+    data["decl_no"] = doc.data["decl_no"].clone();
+    let request = Request::post(format!("/api/v1/documents/{}/actions/declare", doc.id))
+        .header(header::COOKIE, &cookie)
+        .header("x-csrf-token", &csrf)
+        .body(Body::from(json!({"version": doc.version, "data": data, "card_pin": "88888888"}).to_string()))
+        .unwrap();
+    assert_eq!(app.send(request).await.status, StatusCode::OK);
+    let mut status = String::new();
+    for _ in 0..200 {
+        status = app.state.store.get_document("1101910023", doc.id).await.unwrap().status;
+        if status == "10" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, "10", "stored (9) then approved (10)");
+    let receipts = app.get(&format!("/api/v1/documents/{}/receipts", doc.id), &cookie).await.json();
+    let codes: Vec<&str> = receipts.as_array().unwrap().iter().map(|r| r["code"].as_str().unwrap()).collect();
+    assert_eq!(codes, ["9", "10"]);
+}

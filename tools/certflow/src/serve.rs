@@ -28,6 +28,9 @@ pub struct Args {
     /// Share of submissions the simulator refuses on storing (0.0–1.0).
     #[arg(long, default_value = "0.0")]
     customs_failure_rate: f64,
+    /// Let the simulator also review (审核合格/不合格) instead of an officer.
+    #[arg(long)]
+    customs_auto_review: bool,
     /// Do not run the customs simulator (an outside gateway posts receipts).
     #[arg(long)]
     no_customs_simulator: bool,
@@ -64,6 +67,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             simulate: !args.no_customs_simulator,
             delay: std::time::Duration::from_millis(args.customs_delay_ms),
             failure_rate: args.customs_failure_rate.clamp(0.0, 1.0),
+            auto_review: args.customs_auto_review,
             gateway_token: args.gateway_token.clone(),
         },
         ..ServerConfig::default()
