@@ -240,12 +240,12 @@ pub async fn officer_page(
         })
         .collect();
     let flash = query.get("done").map(|d| json!({"kind": "ok", "text": {"zh": d, "en": d}}));
-    let ctx = json!({
-        "lang": lang.code(), "csrf": user.csrf, "title": "海关业务",
-        "user": page_context(&user, lang, &bundle, &Text::new("海关业务", "Customs console"), "officer")["user"],
-        "menu": page_context(&user, lang, &bundle, &Text::new("海关业务", "Customs console"), "officer")["menu"],
-        "doctypes": issuable, "documents": rows, "flash": flash,
-    });
+    let mut ctx = page_context(&user, lang, &bundle, &Text::new("海关业务", "Customs console"), "officer");
+    if let Some(obj) = ctx.as_object_mut() {
+        obj.insert("doctypes".into(), Value::Array(issuable));
+        obj.insert("documents".into(), Value::Array(rows));
+        obj.insert("flash".into(), flash.unwrap_or(Value::Null));
+    }
     Ok(web::render(&state.templates, "officer.html", ctx)?.into_response())
 }
 
@@ -344,8 +344,4 @@ pub async fn officer_receipt(
         other => format!("回执 {code}: {other:?}"),
     };
     Ok(web::redirect(&format!("/officer?done={}", text)))
-}
-
-pub fn refused_message() -> Text {
-    Text::new("当前状态不可进行该操作", "Not possible in the current status")
 }

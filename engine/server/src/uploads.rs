@@ -27,16 +27,20 @@ fn human_size(bytes: u64) -> String {
     }
 }
 
+fn not_possible_now() -> Text {
+    Text::new("当前状态不可进行该操作", "Not possible in the current status")
+}
+
 /// The action that takes uploads from this state, if any; else the
 /// refusal the workflow words for it.
 fn upload_action(state: &AppState, doctype: &str, status: &str) -> Result<(String, bool), Text> {
     let bundle = state.bundle.current();
-    let Some(wf) = bundle.workflow_for(doctype) else { return Err(crate::customs::refused_message()) };
+    let Some(wf) = bundle.workflow_for(doctype) else { return Err(not_possible_now()) };
     if let Some(a) = wf.actions_from(status).find(|a| a.steps.contains(&Step::Attach)) {
         return Ok((a.id.clone(), a.steps.contains(&Step::Sign)));
     }
     let any = wf.actions.values().find(|a| a.steps.contains(&Step::Attach));
-    Err(any.and_then(|a| a.refused.clone()).unwrap_or_else(crate::customs::refused_message))
+    Err(any.and_then(|a| a.refused.clone()).unwrap_or_else(not_possible_now))
 }
 
 async fn attachments_page(

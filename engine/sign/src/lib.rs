@@ -29,13 +29,16 @@
 //! certificate, and is this the certificate we expected".
 
 pub mod canonical;
+pub mod card;
 pub mod cert;
 mod encoding;
 mod error;
+pub mod protocol;
 pub mod rsa;
 pub mod sm2;
 pub mod softcard;
 
+pub use card::{Card, CardError};
 pub use cert::{Certificate, KeyAlgorithm, verify, verify_binding, verify_registered};
 pub use error::SignError;
 pub use softcard::SoftCard;

@@ -3,6 +3,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod agent;
 mod check;
 mod doctypes;
 mod lint;
@@ -41,6 +42,8 @@ enum Command {
     Schema(schema::Args),
     /// Run the server.
     Serve(serve::Args),
+    /// Run the local card signer (E-Port client compatible WebSocket), or create a soft card.
+    Agent(agent::Args),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Schema(args) => schema::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Agent(args) => agent::run(args),
     };
     match result {
         Ok(code) => code,

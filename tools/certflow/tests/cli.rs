@@ -20,7 +20,9 @@ fn stdout(o: &Output) -> String {
 fn bundle_copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     for sub in ["forms", "rules", "certificate-templates"] {
-        copy_tree(&repo_root().join(sub), &dir.path().join(sub));
+        if repo_root().join(sub).is_dir() {
+            copy_tree(&repo_root().join(sub), &dir.path().join(sub));
+        }
     }
     dir
 }
