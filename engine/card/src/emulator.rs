@@ -43,14 +43,13 @@ use der::Encode as _;
 use p256::ecdsa::signature::hazmat::PrehashSigner as _;
 use p256::ecdsa::{DerSignature, Signature, SigningKey};
 use p256::pkcs8::EncodePublicKey as _;
-use spki::{SubjectPublicKeyInfoOwned, SubjectPublicKeyInfoRef};
-use x509_cert::builder::profile::BuilderProfile;
+use spki::SubjectPublicKeyInfoOwned;
 use x509_cert::builder::{Builder as _, CertificateBuilder};
-use x509_cert::ext::pkix::{BasicConstraints, KeyUsage, KeyUsages};
-use x509_cert::ext::{Extension, ToExtension as _};
 use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::{Time, Validity};
+
+use certflow_sign::softcard::SelfSigned;
 
 use crate::piv::*;
 use crate::tlv;
@@ -386,34 +385,6 @@ impl<'a> Command<'a> {
             }
         };
         Some(Command { cla: header[0], ins: header[1], p1: header[2], p2: header[3], data })
-    }
-}
-
-struct SelfSigned {
-    subject: Name,
-}
-
-impl BuilderProfile for SelfSigned {
-    fn get_issuer(&self, subject: &Name) -> Name {
-        subject.clone()
-    }
-
-    fn get_subject(&self) -> Name {
-        self.subject.clone()
-    }
-
-    fn build_extensions(
-        &self,
-        _spk: SubjectPublicKeyInfoRef<'_>,
-        _issuer_spk: SubjectPublicKeyInfoRef<'_>,
-        tbs: &x509_cert::TbsCertificate,
-    ) -> x509_cert::builder::Result<Vec<Extension>> {
-        let subject = tbs.subject();
-        let basic = BasicConstraints { ca: false, path_len_constraint: None };
-        let usage = KeyUsage(KeyUsages::DigitalSignature | KeyUsages::NonRepudiation);
-        let mut extensions = vec![(&basic).to_extension(subject, &[])?];
-        extensions.push((&usage).to_extension(subject, &extensions)?);
-        Ok(extensions)
     }
 }
 

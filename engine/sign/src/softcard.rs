@@ -371,9 +371,10 @@ impl SignatureAlgorithmIdentifier for CertSigner<'_> {
 }
 
 /// Subject = issuer, and the extensions of an end-entity signing
-/// certificate.
-struct SelfSigned {
-    subject: Name,
+/// certificate: the profile of development and test cards' certificates.
+#[derive(Debug, Clone)]
+pub struct SelfSigned {
+    pub subject: Name,
 }
 
 impl BuilderProfile for SelfSigned {
