@@ -25,10 +25,96 @@ pub enum Outcome {
     Refused(Text),
 }
 
-/// What the card step needs from the request.
+/// What the card step needs from the request: a signature made by the
+/// local signer (E-Port client or certflow agent) over the bytes
+/// [`to_sign`] returned, or — for a development soft card kept on the
+/// server — its PIN.
 #[derive(Debug, Default)]
 pub struct CardInput<'a> {
     pub pin: Option<&'a str>,
+    pub signature: Option<CardSignature<'a>>,
+}
+
+/// A signature from the local signer.
+#[derive(Debug, Clone, Copy)]
+pub struct CardSignature<'a> {
+    /// `cus-sec_SpcGetCardID` of the card that signed.
+    pub card_no: &'a str,
+    /// `cus-sec_SpcSignDataAsPEM`: base64 of raw r‖s (or DER).
+    pub signature: &'a str,
+}
+
+/// The exact text a signature for `action` on this data must cover: the
+/// canonical form of the document as it will be stored. Validation runs
+/// first, so only a document that can be declared is offered for signing.
+pub fn to_sign(
+    state: &AppState,
+    document: &Document,
+    data: &Value,
+) -> Result<Result<String, Vec<FieldError>>, AppError> {
+    let bundle = state.bundle.current();
+    let ty = bundle.doctype(&document.doctype).ok_or_else(AppError::not_found)?;
+    let report = bundle.validate_as(ty, data, Mode::Submit);
+    if !report.is_valid() {
+        return Ok(Err(report.errors));
+    }
+    let bytes = certflow_core::canonical::canonical_bytes(
+        &ty.id,
+        &bundle.hash,
+        document.unified_no.as_deref(),
+        &report.document,
+    );
+    Ok(Ok(String::from_utf8(bytes).map_err(AppError::internal)?))
+}
+
+/// Checks the card step; the signature record to keep with the document.
+fn sign_step(user: &CurrentUser, canonical: &[u8], card: &CardInput<'_>) -> Result<Value, Text> {
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(canonical));
+    let now = OffsetDateTime::now_utc();
+    let signed_at = now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    if let Some(sig) = card.signature {
+        if sig.card_no != user.user.card_no {
+            // GEN-1, in the manual's words.
+            return Err(Text::new(
+                format!("当前卡号 {} 与用户注册信息卡号 {} 不一致，无法进行申报", sig.card_no, user.user.card_no),
+                format!(
+                    "The card in the reader ({}) is not the card registered for this user ({}): declaring is not possible",
+                    sig.card_no, user.user.card_no
+                ),
+            ));
+        }
+        let (Some(pem), Some(cert_no)) = (&user.user.cert_pem, &user.user.cert_no) else {
+            return Err(Text::new(
+                "该用户未登记卡介质证书，请联系管理员",
+                "No card certificate is registered for this user: contact the administrator",
+            ));
+        };
+        let cert = certflow_sign::Certificate::parse(pem).map_err(|_| {
+            Text::new(
+                "登记的卡介质证书无法读取，请联系管理员",
+                "The registered card certificate cannot be read: contact the administrator",
+            )
+        })?;
+        certflow_sign::verify_registered(&cert, cert_no, now, canonical, sig.signature.as_bytes()).map_err(|e| {
+            Text::new(
+                format!("电子签名验证失败（{e}），请重新签名后申报"),
+                format!("The card signature does not verify ({e}): sign again and declare"),
+            )
+        })?;
+        return Ok(json!({
+            "method": "card", "card_no": sig.card_no, "cert_no": cert_no, "digest": digest,
+            "signature": sig.signature, "signed_at": signed_at,
+        }));
+    }
+    match card.pin {
+        Some(pin) if user.user.pin_hash.is_some() => {
+            check_card_pin(&user.user, pin).map_err(|e| e.message)?;
+            Ok(
+                json!({"method": "dev-soft-card", "card_no": user.user.card_no, "digest": digest, "signed_at": signed_at}),
+            )
+        }
+        _ => Err(Text::new("请插入卡介质并完成签名后再申报", "Insert your card and sign before declaring")),
+    }
 }
 
 pub async fn perform(
@@ -69,17 +155,16 @@ pub async fn perform(
                 data = report.document;
             }
             Step::Sign => {
-                if let Err(e) = check_card_pin(&user.user, card.pin.unwrap_or_default()) {
-                    return Ok(Outcome::Refused(e.message));
+                let canonical = certflow_core::canonical::canonical_bytes(
+                    &ty.id,
+                    &bundle.hash,
+                    document.unified_no.as_deref(),
+                    &data,
+                );
+                match sign_step(user, &canonical, &card) {
+                    Ok(record) => meta["signature"] = record,
+                    Err(message) => return Ok(Outcome::Refused(message)),
                 }
-                let digest =
-                    certflow_core::canonical::digest(&ty.id, &bundle.hash, document.unified_no.as_deref(), &data);
-                meta["signature"] = json!({
-                    "method": "dev-soft-card",
-                    "card_no": user.user.card_no,
-                    "digest": digest,
-                    "signed_at": OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-                });
             }
             Step::Number => {
                 if let Some(scheme) = ty.numbering.as_deref().and_then(|n| bundle.numbering.get(n)) {
@@ -101,6 +186,7 @@ pub async fn perform(
         }
     }
     let enterprise = document.enterprise.clone();
+    let signature = meta.get("signature").cloned();
     let update = DocumentUpdate { status: plan.to.clone(), data, meta, ..DocumentUpdate::from(&document) };
     let durable = message.is_some();
     let done = state
@@ -114,7 +200,7 @@ pub async fn perform(
             audit: AuditRecord {
                 actor: user.user.card_no.clone(),
                 action: plan.action.clone(),
-                detail: json!({"from": plan.from, "to": plan.to, "bundle": bundle.hash}),
+                detail: json!({"from": plan.from, "to": plan.to, "bundle": bundle.hash, "signature": signature}),
             },
             message,
             durable,

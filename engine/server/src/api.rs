@@ -94,9 +94,16 @@ fn openapi_document() -> Value {
             "/api/v1/documents/{id}/actions/{action}": {"post": {"summary": "Run a workflow action (e.g. save, declare); header X-CSRF-Token required",
                 "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}, {"name": "action", "in": "path", "required": true, "schema": {"type": "string"}}],
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["version"],
-                    "properties": {"version": {"type": "integer"}, "data": {"type": "object"}, "card_pin": {"type": "string"}}}}}},
+                    "properties": {"version": {"type": "integer"}, "data": {"type": "object"},
+                        "card_no": {"type": "string", "description": "SpcGetCardID of the signing card"},
+                        "signature": {"type": "string", "description": "SpcSignDataAsPEM over to-sign: base64 raw r‖s or DER"},
+                        "card_pin": {"type": "string", "description": "development soft cards only"}}}}}},
                 "responses": {"200": {"description": "Done: the document and `message`"}, "409": {"description": "Not possible now, or the version moved", "content": {"application/json": {"schema": error}}},
                     "422": {"description": "Validation failed", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Validation"}}}}}}},
+            "/api/v1/documents/{id}/to-sign": {"post": {"summary": "The text the local signer signs (SpcSignDataAsPEM inData) for this data; validates first",
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {"data": {"type": "object"}}}}}},
+                "responses": {"200": {"description": "`{to_sign, digest, version}`"}, "422": {"description": "Validation failed", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Validation"}}}}}}},
             "/api/v1/documents/{id}/attachments": {"post": {"summary": "Upload PDFs into an attachment slot (multipart: slot, files, card_pin); header X-CSRF-Token required",
                 "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}],
                 "responses": {"200": {"description": "Uploaded"}, "409": {"description": "Refused (status, PDF rules)", "content": {"application/json": {"schema": error}}}}}},
@@ -252,7 +259,11 @@ pub async fn action(
     }
     let data = body.get("data").cloned().unwrap_or_else(|| doc.data.clone());
     let pin = body.get("card_pin").and_then(Value::as_str);
-    match actions::perform(&state, &user, doc, &action, data, CardInput { pin }).await? {
+    let signature = match (body.get("card_no").and_then(Value::as_str), body.get("signature").and_then(Value::as_str)) {
+        (Some(card_no), Some(signature)) => Some(actions::CardSignature { card_no, signature }),
+        _ => None,
+    };
+    match actions::perform(&state, &user, doc, &action, data, CardInput { pin, signature }).await? {
         Outcome::Done { document, message } => {
             let mut reply = document_json(&state.bundle.current(), &document);
             reply["message"] = json!(message);
@@ -264,6 +275,32 @@ pub async fn action(
         Outcome::Refused(message) => {
             Err(AppError::new(StatusCode::CONFLICT, "refused", message.zh.clone(), message.en_or_zh().to_owned())
                 .into())
+        }
+    }
+}
+
+/// `POST /api/v1/documents/{id}/to-sign` `{version, data}`: the text the
+/// local signer must sign (`cus-sec_SpcSignDataAsPEM` inData) for this data,
+/// or 422 with what must be corrected first.
+pub async fn to_sign(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let doc = owned_document(&state, &user, &id).await?;
+    let body: Value = serde_json::from_slice(&body).map_err(|e| {
+        AppError::bad_request("invalid_json", format!("请求内容不是有效的 JSON：{e}"), format!("Invalid JSON: {e}"))
+    })?;
+    let data = body.get("data").cloned().unwrap_or_else(|| doc.data.clone());
+    match actions::to_sign(&state, &doc, &data)? {
+        Ok(text) => {
+            let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
+            Ok(Json(json!({"to_sign": text, "digest": digest, "version": doc.version})).into_response())
+        }
+        Err(errors) => {
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"valid": false, "errors": errors}))).into_response())
         }
     }
 }

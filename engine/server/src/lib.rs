@@ -48,6 +48,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/lists/{id}", get(api::list))
         .route("/api/v1/documents/{id}", get(api::document))
         .route("/api/v1/documents/{id}/actions/{action}", post(api::action))
+        .route("/api/v1/documents/{id}/to-sign", post(api::to_sign))
         .route("/api/v1/documents/{id}/attachments", post(api::upload))
         .route("/api/v1/documents/{id}/receipts", get(pages::receipts))
         .route("/api/v1/gateway/receipts", post(customs::gateway_receipt))

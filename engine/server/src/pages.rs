@@ -464,9 +464,15 @@ pub async fn post_document(
         }
     }
     let action = field("action").unwrap_or("save").to_owned();
-    let outcome =
-        actions::perform(&state, &user, doc.clone(), &action, data.clone(), CardInput { pin: field("card_pin") })
-            .await?;
+    let outcome = actions::perform(
+        &state,
+        &user,
+        doc.clone(),
+        &action,
+        data.clone(),
+        CardInput { pin: field("card_pin"), signature: None },
+    )
+    .await?;
     match outcome {
         Outcome::Done { document, .. } => {
             let target = if editable(&bundle, &document) {

@@ -184,8 +184,15 @@ pub(crate) async fn accept_upload(
             .await?;
         stored.push(meta.id);
     }
-    let outcome =
-        actions::perform(state, user, doc.clone(), &action, doc.data.clone(), CardInput { pin: Some(&form.pin) }).await;
+    let outcome = actions::perform(
+        state,
+        user,
+        doc.clone(),
+        &action,
+        doc.data.clone(),
+        CardInput { pin: Some(&form.pin), signature: None },
+    )
+    .await;
     let refused = match outcome {
         Ok(Outcome::Done { message, .. }) => {
             return Ok(UploadOutcome::Done(message.unwrap_or_else(|| Text::new("上传成功！", "Uploaded"))));

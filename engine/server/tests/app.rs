@@ -657,3 +657,77 @@ async fn the_simulator_stores_and_reviews_what_is_declared() {
     let codes: Vec<&str> = receipts.as_array().unwrap().iter().map(|r| r["code"].as_str().unwrap()).collect();
     assert_eq!(codes, ["9", "10"]);
 }
+
+#[tokio::test]
+async fn a_declaration_signed_by_the_card_is_verified_before_anything_changes() {
+    let app = test_app().await;
+    // The enterprise registers its card: the certificate of a soft card bound to A's card number.
+    let card_dir = tempfile::tempdir().expect("tempdir");
+    let card = certflow_sign::SoftCard::create(card_dir.path(), A_CARD).expect("soft card");
+    let user = app.state.store.get_user_by_card(A_CARD).await.unwrap();
+    app.state
+        .store
+        .update_user_certificate(user.id, Some(&card.cert_no()), Some(&card.certificate().to_pem()))
+        .await
+        .unwrap();
+
+    let login = app
+        .send(
+            Request::post("/api/v1/login")
+                .body(Body::from(json!({"card_no": A_CARD, "pin": "88888888"}).to_string()))
+                .unwrap(),
+        )
+        .await;
+    let csrf = login.json()["csrf"].as_str().unwrap().to_owned();
+    let cookie = cookie_of(&login, "certflow_session");
+    let doc = app.a_document("import-supplement", "3").await;
+    let mut data = app.state.bundle.current().doctype(&doc.doctype).unwrap().sample.clone().unwrap();
+    data["decl_no"] = doc.data["decl_no"].clone();
+
+    let post = |path: String, body: Value| {
+        Request::post(path)
+            .header(header::COOKIE, &cookie)
+            .header("x-csrf-token", &csrf)
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let prepared = app.send(post(format!("/api/v1/documents/{}/to-sign", doc.id), json!({"data": data}))).await.json();
+    let text = prepared["to_sign"].as_str().unwrap().to_owned();
+    assert!(text.starts_with("certflow-document-v1\ndoctype:"), "{text}");
+    let signature = certflow_sign::sm2::encode_signature(&card.sign(text.as_bytes()).unwrap());
+    let declare = |data: &Value, card_no: &str| {
+        post(
+            format!("/api/v1/documents/{}/actions/declare", doc.id),
+            json!({"version": doc.version, "data": data, "card_no": card_no, "signature": signature}),
+        )
+    };
+
+    // GEN-1: another card in the reader.
+    let other = app.send(declare(&data, "8930000000009999")).await;
+    assert_eq!(other.status, StatusCode::CONFLICT);
+    assert_eq!(
+        other.json()["error"]["message_zh"],
+        "当前卡号 8930000000009999 与用户注册信息卡号 8930000000000001 不一致，无法进行申报"
+    );
+    // Data changed after signing: the signature no longer covers it.
+    let mut changed = data.clone();
+    changed["marks"] = json!("CHANGED");
+    let tampered = app.send(declare(&changed, A_CARD)).await;
+    assert_eq!(tampered.status, StatusCode::CONFLICT);
+    assert!(tampered.json()["error"]["message_zh"].as_str().unwrap().starts_with("电子签名验证失败"));
+    assert_eq!(app.state.store.get_document("1101910023", doc.id).await.unwrap().status, "3", "nothing changed");
+
+    let ok = app.send(declare(&data, A_CARD)).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    let stored = app.state.store.get_document("1101910023", doc.id).await.unwrap();
+    assert_eq!(stored.status, "4");
+    assert_eq!(stored.meta["signature"]["method"], "card");
+    assert_eq!(stored.meta["signature"]["cert_no"], card.cert_no());
+    assert_eq!(stored.meta["signature"]["digest"], prepared["digest"]);
+    let audit =
+        app.state.store.list_audit(&certflow_store::AuditQuery::for_document("1101910023", doc.id)).await.unwrap();
+    assert!(
+        audit.iter().any(|a| a.detail["signature"]["signature"] == json!(signature)),
+        "the signature is in the audit log"
+    );
+}
