@@ -84,6 +84,11 @@ fn openapi_document() -> Value {
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["card_no", "pin"],
                     "properties": {"card_no": {"type": "string"}, "pin": {"type": "string"}}}}}},
                 "responses": {"200": {"description": "Session cookie set; `csrf` to send as X-CSRF-Token"}, "401": {"description": "Wrong card or PIN", "content": {"application/json": {"schema": error}}}}}},
+            "/api/v1/login/challenge": {"post": {"summary": "A single-use nonce (2 minutes) for SpcSignRandom", "responses": {"200": {"description": "`{nonce}`"}}}},
+            "/api/v1/login/card": {"post": {"summary": "Log in with the card's signature over the nonce",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["card_no", "nonce", "signature"],
+                    "properties": {"card_no": {"type": "string"}, "nonce": {"type": "string"}, "signature": {"type": "string"}}}}}},
+                "responses": {"200": {"description": "Session cookie set; `csrf`"}, "401": {"description": "Expired or replayed nonce, unbound card, bad signature", "content": {"application/json": {"schema": error}}}}}},
             "/api/v1/session": {"get": {"summary": "The logged-in user and the CSRF token", "responses": {"200": {"description": "The session"}, "401": {"description": "Not logged in"}}}},
             "/api/v1/lists/{id}": {"get": {"summary": "A list view (e.g. import-notices) with its criteria as query parameters: criterion ids, from, to (YYYY-MM-DD), page",
                 "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
@@ -154,6 +159,25 @@ pub async fn login(State(state): State<AppState>, body: Bytes) -> Result<axum::r
     })?;
     let field = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or_default().trim().to_owned();
     let (cookie, user, csrf) = crate::auth::open_session(&state, &field("card_no"), &field("pin")).await?;
+    let reply = Json(json!({"card_no": user.card_no, "name": user.name, "enterprise": user.enterprise, "csrf": csrf}));
+    Ok(crate::web::with_cookie(reply.into_response(), cookie))
+}
+
+/// `POST /api/v1/login/challenge`: a single-use nonce for the card to sign.
+pub async fn login_challenge(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({"nonce": crate::auth::new_challenge(&state).await?})))
+}
+
+/// `POST /api/v1/login/card` `{card_no, nonce, signature}`: a session for the
+/// card that signed the nonce (`cus-sec_SpcSignRandom`).
+pub async fn login_card(State(state): State<AppState>, body: Bytes) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let body: Value = serde_json::from_slice(&body).map_err(|e| {
+        AppError::bad_request("invalid_json", format!("请求内容不是有效的 JSON：{e}"), format!("Invalid JSON: {e}"))
+    })?;
+    let field = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or_default().trim().to_owned();
+    let (cookie, user, csrf) =
+        crate::auth::open_card_session(&state, &field("card_no"), &field("nonce"), &field("signature")).await?;
     let reply = Json(json!({"card_no": user.card_no, "name": user.name, "enterprise": user.enterprise, "csrf": csrf}));
     Ok(crate::web::with_cookie(reply.into_response(), cookie))
 }

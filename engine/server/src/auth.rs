@@ -221,6 +221,82 @@ pub async fn login(
     Ok(web::with_cookie(response, web::set_cookie(LOGIN_CSRF_COOKIE, "", 0, state.config.secure_cookies)))
 }
 
+/// How long a login challenge may be answered.
+const CHALLENGE_LIFETIME: time::Duration = time::Duration::minutes(2);
+
+/// A fresh single-use nonce (256 bits) for a card login.
+pub async fn new_challenge(state: &AppState) -> Result<String, AppError> {
+    let nonce = web::random_token();
+    state.store.create_challenge(&nonce, OffsetDateTime::now_utc() + CHALLENGE_LIFETIME).await?;
+    Ok(nonce)
+}
+
+/// Card login: the local signer signed the server's nonce
+/// (`cus-sec_SpcSignRandom`) with the card the account is bound to. The
+/// nonce is used up whatever the outcome, so an answer cannot be replayed.
+pub async fn open_card_session(
+    state: &AppState,
+    card_no: &str,
+    nonce: &str,
+    signature: &str,
+) -> Result<(axum::http::HeaderValue, User, String), AppError> {
+    let refused = |zh: &str, en: &str| AppError::new(StatusCode::UNAUTHORIZED, "card_login", zh, en);
+    let now = OffsetDateTime::now_utc();
+    match state.store.consume_challenge(nonce, now).await {
+        Ok(_) => {}
+        Err(StoreError::ChallengeInvalid) => {
+            return Err(refused(
+                "登录请求已过期或已使用，请重新登录",
+                "The login request has expired or was used already: log in again",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let user = match state.store.get_user_by_card(card_no).await {
+        Ok(user) => user,
+        Err(StoreError::NotFound) => {
+            return Err(refused(
+                "该卡介质未绑定用户，请先办理卡介质绑定",
+                "This card is not bound to any user: have it registered first",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let (Some(pem), Some(cert_no)) = (&user.cert_pem, &user.cert_no) else {
+        return Err(refused(
+            "该用户未登记卡介质证书，请联系管理员",
+            "No card certificate is registered for this user: contact the administrator",
+        ));
+    };
+    let cert = certflow_sign::Certificate::parse(pem).map_err(|_| {
+        refused(
+            "登记的卡介质证书无法读取，请联系管理员",
+            "The registered card certificate cannot be read: contact the administrator",
+        )
+    })?;
+    certflow_sign::verify_registered(&cert, cert_no, now, nonce.as_bytes(), signature.as_bytes()).map_err(|e| {
+        refused(&format!("卡介质签名验证失败（{e}）"), &format!("The card signature does not verify ({e})"))
+    })?;
+    create_session_for(state, user).await
+}
+
+async fn create_session_for(state: &AppState, user: User) -> Result<(axum::http::HeaderValue, User, String), AppError> {
+    let token = web::random_token();
+    let csrf = web::random_token();
+    let now = OffsetDateTime::now_utc();
+    state
+        .store
+        .create_session(NewSession {
+            token_hash: session_token_hash(&token),
+            user_id: user.id,
+            csrf_token: csrf.clone(),
+            expires_at: now + state.config.session_idle,
+        })
+        .await?;
+    let max_age = state.config.session_idle.whole_seconds();
+    Ok((web::set_cookie(SESSION_COOKIE, &token, max_age, state.config.secure_cookies), user, csrf))
+}
+
 /// Checks the card and PIN and opens a session: the cookie to set, the
 /// user and the session's CSRF token. 401 when card or PIN is wrong.
 pub async fn open_session(
@@ -242,20 +318,7 @@ pub async fn open_session(
         Err(e) => return Err(e.into()),
     };
     check_card_pin(&user, pin).map_err(|_| wrong())?;
-    let token = web::random_token();
-    let csrf = web::random_token();
-    let now = OffsetDateTime::now_utc();
-    state
-        .store
-        .create_session(NewSession {
-            token_hash: session_token_hash(&token),
-            user_id: user.id,
-            csrf_token: csrf.clone(),
-            expires_at: now + state.config.session_idle,
-        })
-        .await?;
-    let max_age = state.config.session_idle.whole_seconds();
-    Ok((web::set_cookie(SESSION_COOKIE, &token, max_age, state.config.secure_cookies), user, csrf))
+    create_session_for(state, user).await
 }
 
 pub async fn logout(

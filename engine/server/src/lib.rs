@@ -44,6 +44,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/bundle", get(api::bundle))
         .route("/api/v1/validate/{doctype}", post(api::validate))
         .route("/api/v1/login", post(api::login))
+        .route("/api/v1/login/challenge", post(api::login_challenge))
+        .route("/api/v1/login/card", post(api::login_card))
         .route("/api/v1/session", get(api::session))
         .route("/api/v1/lists/{id}", get(api::list))
         .route("/api/v1/documents/{id}", get(api::document))

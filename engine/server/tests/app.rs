@@ -731,3 +731,47 @@ async fn a_declaration_signed_by_the_card_is_verified_before_anything_changes() 
         "the signature is in the audit log"
     );
 }
+
+#[tokio::test]
+async fn a_card_logs_in_by_signing_a_fresh_challenge_once() {
+    let app = test_app().await;
+    let card_dir = tempfile::tempdir().expect("tempdir");
+    let card = certflow_sign::SoftCard::create(card_dir.path(), A_CARD).expect("soft card");
+    let user = app.state.store.get_user_by_card(A_CARD).await.unwrap();
+    app.state
+        .store
+        .update_user_certificate(user.id, Some(&card.cert_no()), Some(&card.certificate().to_pem()))
+        .await
+        .unwrap();
+    async fn challenge(app: &TestApp) -> String {
+        let request = Request::post("/api/v1/login/challenge").body(Body::empty()).unwrap();
+        app.send(request).await.json()["nonce"].as_str().unwrap().to_owned()
+    }
+    let login = |card_no: &str, nonce: &str, signature: &str| {
+        Request::post("/api/v1/login/card")
+            .body(Body::from(json!({"card_no": card_no, "nonce": nonce, "signature": signature}).to_string()))
+            .unwrap()
+    };
+    let nonce = challenge(&app).await;
+    assert_eq!(nonce.len(), 64, "256-bit nonce");
+    let signature = certflow_sign::sm2::encode_signature(&card.sign(nonce.as_bytes()).unwrap());
+    let ok = app.send(login(A_CARD, &nonce, &signature)).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    let session = cookie_of(&ok, "certflow_session");
+    assert_eq!(app.get("/api/v1/session", &session).await.json()["card_no"], A_CARD);
+
+    let replayed = app.send(login(A_CARD, &nonce, &signature)).await;
+    assert_eq!(replayed.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(replayed.json()["error"]["message_zh"], "登录请求已过期或已使用，请重新登录");
+
+    // A signature over another nonce, or by another card, does not open a session.
+    let fresh = challenge(&app).await;
+    let wrong = app.send(login(A_CARD, &fresh, &signature)).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.json()["error"]["message_zh"].as_str().unwrap().starts_with("卡介质签名验证失败"));
+    let other_dir = tempfile::tempdir().expect("tempdir");
+    let other = certflow_sign::SoftCard::create(other_dir.path(), B_CARD).expect("soft card");
+    let fresh = challenge(&app).await;
+    let by_other = certflow_sign::sm2::encode_signature(&other.sign(fresh.as_bytes()).unwrap());
+    assert_eq!(app.send(login(A_CARD, &fresh, &by_other)).await.status, StatusCode::UNAUTHORIZED);
+}
