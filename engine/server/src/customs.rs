@@ -301,9 +301,12 @@ pub async fn issue(
         .doctype(doctype)
         .ok_or_else(|| AppError::bad_request("doctype", "单证类型不存在", "Unknown document type"))?;
     let workflow = bundle.workflow_for(doctype).ok_or_else(|| AppError::internal("type without workflow"))?;
+    // The business number is the key of the type's look-ups (the declaration).
     let mut data = prefill;
-    if ty.fields.contains_key("decl_no") {
-        data["decl_no"] = json!(decl_no);
+    for lookup in ty.lookups.values() {
+        if ty.fields.contains_key(&lookup.key) {
+            data[&lookup.key] = json!(decl_no);
+        }
     }
     let notice_no = Uuid::new_v4().simple().to_string();
     let doc = state
@@ -315,7 +318,7 @@ pub async fn issue(
             status: workflow.initial.clone(),
             business_no: Some(decl_no.to_owned()),
             data,
-            meta: json!({"business_type": "报关单", "reason": reason, "requirement": requirement, "issued_by": actor}),
+            meta: json!({"reason": reason, "requirement": requirement, "issued_by": actor}),
             created_by: actor.to_owned(),
         })
         .await?;

@@ -3,6 +3,7 @@
 //! import workflows govern, in varied statuses with their receipts.
 //! Seeding is idempotent: a database that has the demo accounts is left as is.
 
+use certflow_core::raw::FieldType;
 use certflow_store::{DocumentUpdate, NewEnterprise, NewReceipt, NewUser, Role, StoreError};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -83,15 +84,17 @@ pub async fn seed(state: &AppState) -> Result<&'static [DemoLogin], AppError> {
     Ok(&LOGINS)
 }
 
-/// What the declaration back-fills: the sample without what the
-/// enterprise must add (production dates and batches).
-fn declaration_prefill(sample: &Value) -> Value {
+/// What the declaration back-fills: the sample without the dates and
+/// whole numbers of its lines (production dates, shelf lives), which the
+/// enterprise adds itself.
+fn declaration_prefill(ty: &certflow_core::DocType, sample: &Value) -> Value {
     let mut data = sample.clone();
-    if let Some(goods) = data.get_mut("goods").and_then(Value::as_array_mut) {
-        for line in goods {
-            if let Some(obj) = line.as_object_mut() {
-                for key in ["prod_date", "prod_batch", "serial_batch", "shelf_life_days", "overseas_producer"] {
-                    obj.remove(key);
+    for table in ty.tables.values() {
+        let Some(rows) = data.get_mut(&table.id).and_then(Value::as_array_mut) else { continue };
+        for row in rows.iter_mut().filter_map(Value::as_object_mut) {
+            for f in table.fields.values() {
+                if matches!(f.field_type, FieldType::Date | FieldType::Integer) {
+                    row.remove(&f.id);
                 }
             }
         }
@@ -117,7 +120,7 @@ async fn seed_notices(state: &AppState) -> Result<(), AppError> {
                 serial += 1;
                 let decl_no = format!("0101{year}1{serial:09}");
                 let todo = status == workflow.initial;
-                let prefill = if todo { declaration_prefill(&sample) } else { sample.clone() };
+                let prefill = if todo { declaration_prefill(ty, &sample) } else { sample.clone() };
                 let reason = format!("{label}证书出证需要");
                 let requirement = if ty.attachments.is_empty() {
                     "请补录生产日期、生产批次等信息"
@@ -133,7 +136,9 @@ async fn seed_notices(state: &AppState) -> Result<(), AppError> {
                         for (k, v) in s {
                             d.insert(k.clone(), v.clone());
                         }
-                        d.insert("decl_no".into(), json!(decl_no));
+                        for lookup in ty.lookups.values() {
+                            d.insert(lookup.key.clone(), json!(decl_no));
+                        }
                     }
                     let update = DocumentUpdate { status: status.clone(), data, ..DocumentUpdate::from(&doc) };
                     state.store.update_document(ENTERPRISE_A.0, doc.id, doc.version, update).await?;
@@ -154,8 +159,9 @@ async fn seed_notices(state: &AppState) -> Result<(), AppError> {
         }
     }
     // Enterprise B has one notice, which A must never see.
-    if let Some(doctype) = bundle.list_views.values().flat_map(|l| l.doctypes.iter()).next() {
-        let sample = bundle.doctype(doctype).and_then(|t| t.sample.clone()).unwrap_or_else(|| json!({}));
+    if let Some(ty) = bundle.list_views.values().flat_map(|l| l.doctypes.iter()).find_map(|d| bundle.doctype(d)) {
+        let doctype = &ty.id;
+        let sample = ty.sample.clone().unwrap_or_else(|| json!({}));
         customs::issue(
             state,
             ENTERPRISE_B.0,
@@ -163,7 +169,7 @@ async fn seed_notices(state: &AppState) -> Result<(), AppError> {
             &format!("5300{year}1000000001"),
             "出证需要",
             "请补录",
-            declaration_prefill(&sample),
+            declaration_prefill(ty, &sample),
             officer,
         )
         .await?;

@@ -99,6 +99,26 @@ impl TestApp {
         cookie_of(&reply, "certflow_session")
     }
 
+    /// Logs in through the JSON API; returns the session cookie and the CSRF token.
+    async fn api_login(&self, card: &str) -> (String, String) {
+        let body = json!({"card_no": card, "pin": "88888888"}).to_string();
+        let login = self.send(Request::post("/api/v1/login").body(Body::from(body)).unwrap()).await;
+        assert_eq!(login.status, StatusCode::OK, "{}", login.body);
+        (cookie_of(&login, "certflow_session"), login.json()["csrf"].as_str().unwrap().to_owned())
+    }
+
+    /// Binds a new soft card's certificate to the account of `card_no`.
+    async fn register_soft_card(&self, card_no: &str, dir: &Path) -> certflow_sign::SoftCard {
+        let card = certflow_sign::SoftCard::create(dir, card_no).expect("soft card");
+        let user = self.state.store.get_user_by_card(card_no).await.unwrap();
+        self.state
+            .store
+            .update_user_certificate(user.id, Some(&card.cert_no()), Some(&card.certificate().to_pem()))
+            .await
+            .unwrap();
+        card
+    }
+
     /// The first document in `status` of a type governed by `workflow`, of enterprise A.
     async fn a_document(&self, workflow: &str, status: &str) -> certflow_store::Document {
         let bundle = self.state.bundle.current();
@@ -626,15 +646,7 @@ async fn the_simulator_stores_and_reviews_what_is_declared() {
     certflow_server::demo::seed(&state).await.expect("demo data");
     certflow_server::spawn_background(&state);
     let app = TestApp { router: app(state.clone()), state, _dir: dir };
-    let login = app
-        .send(
-            Request::post("/api/v1/login")
-                .body(Body::from(json!({"card_no": A_CARD, "pin": "88888888"}).to_string()))
-                .unwrap(),
-        )
-        .await;
-    let csrf = login.json()["csrf"].as_str().unwrap().to_owned();
-    let cookie = cookie_of(&login, "certflow_session");
+    let (cookie, csrf) = app.api_login(A_CARD).await;
     let doc = app.a_document("import-supplement", "3").await;
     let mut data = app.state.bundle.current().doctype(&doc.doctype).unwrap().sample.clone().unwrap();
     data["decl_no"] = doc.data["decl_no"].clone();
@@ -663,23 +675,9 @@ async fn a_declaration_signed_by_the_card_is_verified_before_anything_changes() 
     let app = test_app().await;
     // The enterprise registers its card: the certificate of a soft card bound to A's card number.
     let card_dir = tempfile::tempdir().expect("tempdir");
-    let card = certflow_sign::SoftCard::create(card_dir.path(), A_CARD).expect("soft card");
-    let user = app.state.store.get_user_by_card(A_CARD).await.unwrap();
-    app.state
-        .store
-        .update_user_certificate(user.id, Some(&card.cert_no()), Some(&card.certificate().to_pem()))
-        .await
-        .unwrap();
+    let card = app.register_soft_card(A_CARD, card_dir.path()).await;
 
-    let login = app
-        .send(
-            Request::post("/api/v1/login")
-                .body(Body::from(json!({"card_no": A_CARD, "pin": "88888888"}).to_string()))
-                .unwrap(),
-        )
-        .await;
-    let csrf = login.json()["csrf"].as_str().unwrap().to_owned();
-    let cookie = cookie_of(&login, "certflow_session");
+    let (cookie, csrf) = app.api_login(A_CARD).await;
     let doc = app.a_document("import-supplement", "3").await;
     let mut data = app.state.bundle.current().doctype(&doc.doctype).unwrap().sample.clone().unwrap();
     data["decl_no"] = doc.data["decl_no"].clone();
@@ -736,13 +734,7 @@ async fn a_declaration_signed_by_the_card_is_verified_before_anything_changes() 
 async fn a_card_logs_in_by_signing_a_fresh_challenge_once() {
     let app = test_app().await;
     let card_dir = tempfile::tempdir().expect("tempdir");
-    let card = certflow_sign::SoftCard::create(card_dir.path(), A_CARD).expect("soft card");
-    let user = app.state.store.get_user_by_card(A_CARD).await.unwrap();
-    app.state
-        .store
-        .update_user_certificate(user.id, Some(&card.cert_no()), Some(&card.certificate().to_pem()))
-        .await
-        .unwrap();
+    let card = app.register_soft_card(A_CARD, card_dir.path()).await;
     async fn challenge(app: &TestApp) -> String {
         let request = Request::post("/api/v1/login/challenge").body(Body::empty()).unwrap();
         app.send(request).await.json()["nonce"].as_str().unwrap().to_owned()
