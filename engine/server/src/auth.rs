@@ -192,8 +192,8 @@ pub async fn login(
     uri: axum::http::Uri,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let form = web::parse_form(&body);
-    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
+    let form = web::Form::parse(&body);
+    let get = |k: &str| form.text(k);
     let sent = get("_csrf");
     let cookie = web::cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
     if sent.is_empty() || !web::same_secret(&sent, &cookie) {
@@ -326,8 +326,7 @@ pub async fn logout(
     PageUser(user): PageUser,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let form = web::parse_form(&body);
-    user.check_csrf(form.iter().find(|(k, _)| k == "_csrf").map(|(_, v)| v.as_str()))?;
+    user.check_csrf(web::Form::parse(&body).get("_csrf"))?;
     state.store.delete_session(&user.token_hash).await?;
     Ok(web::with_cookie(web::redirect("/login"), web::set_cookie(SESSION_COOKIE, "", 0, state.config.secure_cookies)))
 }

@@ -239,7 +239,7 @@ pub async fn officer_page(
             })
         })
         .collect();
-    let flash = query.get("done").map(|d| json!({"kind": "ok", "text": {"zh": d, "en": d}}));
+    let flash = query.get("done").map(|d| web::flash(true, Text::new(d, d)));
     let mut ctx = page_context(&user, lang, &bundle, &Text::new("海关业务", "Customs console"), "officer");
     if let Some(obj) = ctx.as_object_mut() {
         obj.insert("doctypes".into(), Value::Array(issuable));
@@ -256,8 +256,8 @@ pub async fn issue_notice(
     body: Bytes,
 ) -> Result<Response, AppError> {
     officer_only(&user)?;
-    let form = web::parse_form(&body);
-    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
+    let form = web::Form::parse(&body);
+    let get = |k: &str| form.text(k);
     user.check_csrf(Some(&get("_csrf")))?;
     let enterprise = state.store.get_enterprise(&get("enterprise")).await.map_err(|_| {
         AppError::bad_request(
@@ -335,8 +335,8 @@ pub async fn officer_receipt(
     body: Bytes,
 ) -> Result<Response, AppError> {
     officer_only(&user)?;
-    let form = web::parse_form(&body);
-    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
+    let form = web::Form::parse(&body);
+    let get = |k: &str| form.text(k);
     user.check_csrf(Some(&get("_csrf")))?;
     let id = Uuid::parse_str(&id).map_err(|_| AppError::not_found())?;
     let code = get("code");

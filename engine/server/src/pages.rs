@@ -227,7 +227,7 @@ pub async fn list(
             .iter()
             .filter_map(|d| bundle.workflow_for(d))
             .find_map(|w| w.actions.get(action).and_then(|a| a.done.clone()))?;
-        Some(json!({"kind": "ok", "text": done}))
+        Some(web::flash(true, done))
     });
     let ctx = merge(
         page_context(&user, lang, &bundle, &view.title, &view.id),
@@ -371,6 +371,19 @@ pub(crate) fn render_form(
     web::render(&state.templates, "form.html", ctx)
 }
 
+/// The stored document's form with a message above it, answered with `status`.
+pub(crate) fn form_with_message(
+    state: &AppState,
+    user: &CurrentUser,
+    lang: Lang,
+    doc: &Document,
+    status: StatusCode,
+    message: Text,
+) -> Result<Response, AppError> {
+    let page = render_form(state, user, lang, doc, &doc.data, &[], false, Some(web::flash(false, message)))?;
+    Ok((status, page).into_response())
+}
+
 /// `GET /documents/{id}`: read-only.
 pub async fn view_document(
     State(state): State<AppState>,
@@ -412,7 +425,7 @@ pub async fn edit_document(
     let flash = query.get("done").and_then(|action| {
         let wf = bundle.workflow_for(&doc.doctype)?;
         let done = wf.actions.get(action)?.done.clone()?;
-        Some(json!({"kind": "ok", "text": done}))
+        Some(web::flash(true, done))
     });
     let page = render_form(&state, &user, lang, &doc, &doc.data, &[], false, flash)?;
     Ok(page.into_response())
@@ -427,8 +440,8 @@ pub async fn post_document(
     uri: Uri,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let form = web::parse_form(&body);
-    let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let form = web::Form::parse(&body);
+    let field = |k: &str| form.get(k);
     user.check_csrf(field("_csrf"))?;
     let doc = load_document(&state, &user, &id).await?;
     let lang = Lang::from_request(&headers, uri.query()).0;
@@ -437,21 +450,11 @@ pub async fn post_document(
             "数据已被他人修改，请刷新后重新操作",
             "Someone changed this document meanwhile: reload and try again",
         );
-        let page = render_form(
-            &state,
-            &user,
-            lang,
-            &doc,
-            &doc.data,
-            &[],
-            false,
-            Some(json!({"kind": "error", "text": message})),
-        )?;
-        return Ok((StatusCode::CONFLICT, page).into_response());
+        return form_with_message(&state, &user, lang, &doc, StatusCode::CONFLICT, message);
     }
     let bundle = state.bundle.current();
     let ty = bundle.doctype(&doc.doctype).ok_or_else(AppError::not_found)?;
-    let mut data = formdata::document_from_form(ty, &form);
+    let mut data = formdata::document_from_form(ty, &form.0);
     // Back-filled, read-only fields keep their stored values whatever is posted.
     for f in ty.fields.values().filter(|f| !f.editable) {
         match doc.data.get(&f.id) {
@@ -495,24 +498,18 @@ pub async fn post_document(
                 &data,
                 &errors,
                 false,
-                Some(json!({"kind": "error", "text": {
-                    "zh": format!("有 {} 处录入有误，请按红色提示修改", errors.len()),
-                    "en": format!("{} entries need correcting: see the red notes", errors.len()),
-                }})),
+                Some(web::flash(
+                    false,
+                    Text::new(
+                        format!("有 {} 处录入有误，请按红色提示修改", errors.len()),
+                        format!("{} entries need correcting: see the red notes", errors.len()),
+                    ),
+                )),
             )?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
         Outcome::Refused(message) => {
-            let page = render_form(
-                &state,
-                &user,
-                lang,
-                &doc,
-                &data,
-                &[],
-                false,
-                Some(json!({"kind": "error", "text": message})),
-            )?;
+            let page = render_form(&state, &user, lang, &doc, &data, &[], false, Some(web::flash(false, message)))?;
             Ok((StatusCode::CONFLICT, page).into_response())
         }
     }

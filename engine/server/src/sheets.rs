@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use certflow_core::{Mode, Text};
 use certflow_files::excel::{self, ImportError, ImportLimits};
 use certflow_store::Uuid;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::auth::PageUser;
 use crate::error::AppError;
@@ -77,19 +77,8 @@ pub async fn import(
     user.check_csrf(Some(&csrf))?;
     let bundle = state.bundle.current();
     let ty = bundle.doctype(&doc.doctype).ok_or_else(AppError::not_found)?;
-    let refuse = |text: Text| -> Result<Response, AppError> {
-        let page = render_form(
-            &state,
-            &user,
-            lang,
-            &doc,
-            &doc.data,
-            &[],
-            false,
-            Some(json!({"kind": "error", "text": text})),
-        )?;
-        Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
-    };
+    let refuse =
+        |text: Text| crate::pages::form_with_message(&state, &user, lang, &doc, StatusCode::UNPROCESSABLE_ENTITY, text);
     let Some((name, bytes)) = file.filter(|(n, b)| !n.is_empty() || !b.is_empty()) else {
         return refuse(Text::new("请选择对应的 excel 模板文件！", "Choose the Excel template file of this form"));
     };
@@ -98,8 +87,7 @@ pub async fn import(
             let mut data = doc.data.clone();
             data[&table] = Value::Array(rows.into_iter().map(Value::Object).collect());
             let report = bundle.validate_as(ty, &data, Mode::Draft);
-            let flash =
-                json!({"kind": "ok", "text": {"zh": "文件导入成功", "en": "File imported: check the lines and save"}});
+            let flash = crate::web::flash(true, Text::new("文件导入成功", "File imported: check the lines and save"));
             Ok(render_form(&state, &user, lang, &doc, &report.document, &report.errors, false, Some(flash))?
                 .into_response())
         }
@@ -116,10 +104,13 @@ pub async fn import(
                 &doc.data,
                 &errors,
                 false,
-                Some(json!({"kind": "error", "text": {
-                    "zh": format!("导入文件有 {} 处错误，请修改后重新导入", errors.len()),
-                    "en": format!("The file has {} problems: correct them and import again", errors.len()),
-                }})),
+                Some(crate::web::flash(
+                    false,
+                    Text::new(
+                        format!("导入文件有 {} 处错误，请修改后重新导入", errors.len()),
+                        format!("The file has {} problems: correct them and import again", errors.len()),
+                    ),
+                )),
             )?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }

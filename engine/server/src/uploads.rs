@@ -225,8 +225,8 @@ pub async fn upload(
     let form = read_upload(multipart).await?;
     user.check_csrf(Some(&form.csrf))?;
     let flash = match accept_upload(&state, &user, id, form).await? {
-        UploadOutcome::Done(text) => json!({"kind": "ok", "text": text}),
-        UploadOutcome::Refused(text) => json!({"kind": "error", "text": text}),
+        UploadOutcome::Done(text) => web::flash(true, text),
+        UploadOutcome::Refused(text) => web::flash(false, text),
     };
     attachments_page(&state, &user, lang, id, Some(flash)).await
 }

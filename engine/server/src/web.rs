@@ -140,6 +140,31 @@ pub fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// A posted form's fields, in order.
+#[derive(Debug, Clone, Default)]
+pub struct Form(pub Vec<(String, String)>);
+
+impl Form {
+    pub fn parse(body: &[u8]) -> Self {
+        Self(parse_form(body))
+    }
+
+    /// The first value of `name`, as sent.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The first value of `name`, trimmed; empty when absent.
+    pub fn text(&self, name: &str) -> String {
+        self.get(name).map(|v| v.trim().to_owned()).unwrap_or_default()
+    }
+}
+
+/// A message shown at the top of a page after an action.
+pub fn flash(ok: bool, text: impl Serialize) -> serde_json::Value {
+    serde_json::json!({"kind": if ok { "ok" } else { "error" }, "text": text})
+}
+
 /// Parses an `application/x-www-form-urlencoded` body.
 pub fn parse_form(body: &[u8]) -> Vec<(String, String)> {
     body.split(|&b| b == b'&')
