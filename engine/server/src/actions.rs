@@ -35,6 +35,19 @@ pub struct CardInput<'a> {
     pub signature: Option<CardSignature<'a>>,
 }
 
+impl<'a> CardInput<'a> {
+    /// From the fields a page or API client sends (`card_pin`, `card_no`,
+    /// `card_signature`); empty values count as absent.
+    pub fn from_fields(pin: Option<&'a str>, card_no: Option<&'a str>, signature: Option<&'a str>) -> Self {
+        let present = |v: Option<&'a str>| v.filter(|v| !v.is_empty());
+        let signature = match (present(card_no), present(signature)) {
+            (Some(card_no), Some(signature)) => Some(CardSignature { card_no, signature }),
+            _ => None,
+        };
+        CardInput { pin: present(pin), signature }
+    }
+}
+
 /// A signature from the local signer.
 #[derive(Debug, Clone, Copy)]
 pub struct CardSignature<'a> {
@@ -67,9 +80,14 @@ pub fn to_sign(
     Ok(Ok(String::from_utf8(bytes).map_err(AppError::internal)?))
 }
 
+/// SHA-256 of signed bytes, in hex: what the audit log and the page show.
+pub fn digest_hex(bytes: &[u8]) -> String {
+    hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes))
+}
+
 /// Checks the card step; the signature record to keep with the document.
 fn sign_step(user: &CurrentUser, canonical: &[u8], card: &CardInput<'_>) -> Result<Value, Text> {
-    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(canonical));
+    let digest = digest_hex(canonical);
     let now = OffsetDateTime::now_utc();
     let signed_at = now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
     if let Some(sig) = card.signature {

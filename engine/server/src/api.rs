@@ -244,6 +244,7 @@ fn document_json(bundle: &certflow_core::CompiledBundle, doc: &certflow_store::D
         "version": doc.version, "business_no": doc.business_no, "customs_no": doc.customs_no, "unified_no": doc.unified_no,
         "data": doc.data, "actions": actions,
         "reason": doc.meta.get("reason"), "requirement": doc.meta.get("requirement"),
+        "signature": doc.meta.get("signature"),
     })
 }
 
@@ -282,12 +283,9 @@ pub async fn action(
         .into());
     }
     let data = body.get("data").cloned().unwrap_or_else(|| doc.data.clone());
-    let pin = body.get("card_pin").and_then(Value::as_str);
-    let signature = match (body.get("card_no").and_then(Value::as_str), body.get("signature").and_then(Value::as_str)) {
-        (Some(card_no), Some(signature)) => Some(actions::CardSignature { card_no, signature }),
-        _ => None,
-    };
-    match actions::perform(&state, &user, doc, &action, data, CardInput { pin, signature }).await? {
+    let text = |k: &str| body.get(k).and_then(Value::as_str);
+    let card = CardInput::from_fields(text("card_pin"), text("card_no"), text("signature"));
+    match actions::perform(&state, &user, doc, &action, data, card).await? {
         Outcome::Done { document, message } => {
             let mut reply = document_json(&state.bundle.current(), &document);
             reply["message"] = json!(message);
@@ -320,7 +318,7 @@ pub async fn to_sign(
     let data = body.get("data").cloned().unwrap_or_else(|| doc.data.clone());
     match actions::to_sign(&state, &doc, &data)? {
         Ok(text) => {
-            let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
+            let digest = actions::digest_hex(text.as_bytes());
             Ok(Json(json!({"to_sign": text, "digest": digest, "version": doc.version})).into_response())
         }
         Err(errors) => {

@@ -5,10 +5,11 @@
 //! carries the session's CSRF token; the login form, before any session,
 //! a double-submit token.
 //!
-//! Cards: the account is bound to a card number. Until the card agent
-//! (E-Port compatible signer) is wired in, a development soft card stands
-//! in: the card's PIN is checked against a stretched hash kept with the
-//! account, through the same `CardCheck` seam the signer will use.
+//! Cards: the account is bound to a card number and its certificate. The
+//! pages log in through the local signer (E-Port client or `certflow
+//! agent`): the card signs a fresh single-use nonce, verified here against
+//! the registered certificate. Development accounts (the demo's) also have
+//! a stretched PIN hash, so they can log in and sign without a signer.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, State};

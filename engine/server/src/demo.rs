@@ -2,8 +2,15 @@
 //! bound cards, a customs officer, and notices of every type the bundle's
 //! import workflows govern, in varied statuses with their receipts.
 //! Seeding is idempotent: a database that has the demo accounts is left as is.
+//!
+//! Each demo account is bound to a development soft card (SM2 key and
+//! certificate in a directory) that `certflow agent --soft-card DIR` serves
+//! to the pages, as the E-Port client serves a real card.
+
+use std::path::{Path, PathBuf};
 
 use certflow_core::raw::FieldType;
+use certflow_sign::{SoftCard, SoftCardOptions};
 use certflow_store::{DocumentUpdate, NewEnterprise, NewReceipt, NewUser, Role, StoreError};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -43,6 +50,36 @@ pub const LOGINS: [DemoLogin; 3] = [
     },
     DemoLogin { card_no: "8990000000000001", pin: "99999999", who: "李华 · 海关关员 (customs officer)" },
 ];
+
+/// A demo account's soft card, for `certflow agent --soft-card DIR`.
+#[derive(Debug, Clone)]
+pub struct DemoCard {
+    pub login: DemoLogin,
+    pub dir: PathBuf,
+}
+
+/// Opens (or creates, with the account's PIN) a soft card per demo account
+/// under `cards_dir` and binds each account to its card's certificate.
+pub async fn bind_soft_cards(state: &AppState, cards_dir: &Path) -> Result<Vec<DemoCard>, AppError> {
+    let mut cards = Vec::new();
+    for login in LOGINS {
+        let dir = cards_dir.join(login.card_no);
+        let card = if dir.join("card.json").exists() {
+            SoftCard::open(&dir)
+        } else {
+            SoftCard::create_with(&dir, &SoftCardOptions::new(login.card_no).pin(login.pin))
+        }
+        .map_err(AppError::internal)?;
+        let user = state.store.get_user_by_card(login.card_no).await?;
+        let cert_no = card.cert_no();
+        if user.cert_no.as_deref() != Some(cert_no.as_str()) {
+            let pem = card.certificate().to_pem();
+            state.store.update_user_certificate(user.id, Some(&cert_no), Some(&pem)).await?;
+        }
+        cards.push(DemoCard { login, dir });
+    }
+    Ok(cards)
+}
 
 pub async fn seed(state: &AppState) -> Result<&'static [DemoLogin], AppError> {
     match state.store.get_user_by_card(LOGINS[0].card_no).await {

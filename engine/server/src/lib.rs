@@ -24,7 +24,7 @@ mod uploads;
 mod web;
 
 pub use error::{ApiError, AppError};
-pub use state::{AppState, BundleHandle, CustomsConfig, ServerConfig};
+pub use state::{AppState, BundleHandle, CustomsConfig, DEFAULT_SIGNER_URL, ServerConfig};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -60,6 +60,7 @@ pub fn app(state: AppState) -> Router {
         .route("/lists/{id}", get(pages::list))
         .route("/documents/{id}", get(pages::view_document).post(pages::post_document))
         .route("/documents/{id}/edit", get(pages::edit_document))
+        .route("/documents/{id}/to-sign", post(pages::to_sign_form))
         .route("/documents/{id}/attachments", get(uploads::show).post(uploads::upload))
         .route("/attachments/{id}", get(uploads::download))
         .route("/doctypes/{doctype}/tables/{table}/template.xlsx", get(sheets::template))

@@ -58,6 +58,9 @@ pub fn page_context(user: &CurrentUser, lang: Lang, bundle: &CompiledBundle, tit
         "title": if lang == Lang::En { title.en_or_zh() } else { &title.zh },
         "user": {"name": user.user.name, "enterprise_name": enterprise_name, "card_no": user.user.card_no},
         "menu": menu,
+        // Accounts with a development soft card may sign by PIN when no
+        // local signer answers.
+        "dev_pin": user.user.pin_hash.is_some(),
     })
 }
 
@@ -431,6 +434,59 @@ pub async fn edit_document(
     Ok(page.into_response())
 }
 
+/// The document a posted form stands for: what was typed, with back-filled,
+/// read-only fields kept at their stored values whatever is posted.
+fn posted_data(bundle: &CompiledBundle, doc: &Document, form: &web::Form) -> Result<Value, AppError> {
+    let ty = bundle.doctype(&doc.doctype).ok_or_else(AppError::not_found)?;
+    let mut data = formdata::document_from_form(ty, &form.0);
+    for f in ty.fields.values().filter(|f| !f.editable) {
+        match doc.data.get(&f.id) {
+            Some(v) => data[&f.id] = v.clone(),
+            None => {
+                if let Some(obj) = data.as_object_mut() {
+                    obj.remove(&f.id);
+                }
+            }
+        }
+    }
+    Ok(data)
+}
+
+/// `POST /documents/{id}/to-sign`: the text the local signer signs,
+/// `{to_sign, digest}`, for the form as it would be posted — or, with
+/// `data=stored` (uploads), for the document as stored; 422 with the
+/// field errors when it cannot be declared as it stands.
+pub async fn to_sign_form(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let form = web::Form::parse(&body);
+    user.check_csrf(form.get("_csrf"))?;
+    let doc = load_document(&state, &user, &id).await?;
+    let bundle = state.bundle.current();
+    let data = if form.get("data") == Some("stored") {
+        doc.data.clone()
+    } else if form.get("_version").and_then(|v| v.parse::<i64>().ok()) == Some(doc.version) {
+        posted_data(&bundle, &doc, &form)?
+    } else {
+        return Err(ApiError::from(AppError::new(
+            StatusCode::CONFLICT,
+            "version",
+            "数据已被他人修改，请刷新后重新操作",
+            "Someone changed this document meanwhile: reload and try again",
+        )));
+    };
+    Ok(match actions::to_sign(&state, &doc, &data)? {
+        Ok(text) => {
+            let digest = actions::digest_hex(text.as_bytes());
+            axum::Json(json!({"to_sign": text, "digest": digest})).into_response()
+        }
+        Err(errors) => (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(json!({"errors": errors}))).into_response(),
+    })
+}
+
 /// `POST /documents/{id}`: a workflow action on the posted form.
 pub async fn post_document(
     State(state): State<AppState>,
@@ -453,19 +509,7 @@ pub async fn post_document(
         return form_with_message(&state, &user, lang, &doc, StatusCode::CONFLICT, message);
     }
     let bundle = state.bundle.current();
-    let ty = bundle.doctype(&doc.doctype).ok_or_else(AppError::not_found)?;
-    let mut data = formdata::document_from_form(ty, &form.0);
-    // Back-filled, read-only fields keep their stored values whatever is posted.
-    for f in ty.fields.values().filter(|f| !f.editable) {
-        match doc.data.get(&f.id) {
-            Some(v) => data[&f.id] = v.clone(),
-            None => {
-                if let Some(obj) = data.as_object_mut() {
-                    obj.remove(&f.id);
-                }
-            }
-        }
-    }
+    let data = posted_data(&bundle, &doc, &form)?;
     let action = field("action").unwrap_or("save").to_owned();
     let outcome = actions::perform(
         &state,
@@ -473,7 +517,7 @@ pub async fn post_document(
         doc.clone(),
         &action,
         data.clone(),
-        CardInput { pin: field("card_pin"), signature: None },
+        CardInput::from_fields(field("card_pin"), field("card_no"), field("card_signature")),
     )
     .await?;
     match outcome {

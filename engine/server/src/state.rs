@@ -46,7 +46,12 @@ pub struct ServerConfig {
     pub session_idle: time::Duration,
     /// The built-in customs simulator.
     pub customs: CustomsConfig,
+    /// The local signer the pages talk to (E-Port client compatible).
+    pub signer_url: String,
 }
+
+/// Where the E-Port client (and `certflow agent`) listens.
+pub const DEFAULT_SIGNER_URL: &str = "ws://127.0.0.1:61232";
 
 /// How the customs simulator behaves.
 #[derive(Debug, Clone)]
@@ -77,7 +82,12 @@ impl Default for CustomsConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { secure_cookies: true, session_idle: time::Duration::hours(8), customs: CustomsConfig::default() }
+        Self {
+            secure_cookies: true,
+            session_idle: time::Duration::hours(8),
+            customs: CustomsConfig::default(),
+            signer_url: DEFAULT_SIGNER_URL.to_owned(),
+        }
     }
 }
 
@@ -97,6 +107,7 @@ impl std::fmt::Debug for AppState {
 
 impl AppState {
     pub fn new(bundle: CompiledBundle, store: Store, config: ServerConfig) -> Self {
-        Self { bundle: BundleHandle::new(bundle), store, config: Arc::new(config), templates: crate::web::templates() }
+        let templates = crate::web::templates(&config.signer_url);
+        Self { bundle: BundleHandle::new(bundle), store, config: Arc::new(config), templates }
     }
 }

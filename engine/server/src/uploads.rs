@@ -101,11 +101,26 @@ pub(crate) struct UploadForm {
     pub csrf: String,
     pub slot: String,
     pub pin: String,
+    pub card_no: String,
+    pub card_signature: String,
     pub files: Vec<(String, Vec<u8>)>,
 }
 
+impl UploadForm {
+    fn card_input(&self) -> CardInput<'_> {
+        CardInput::from_fields(Some(&self.pin), Some(&self.card_no), Some(&self.card_signature))
+    }
+}
+
 pub(crate) async fn read_upload(mut multipart: Multipart) -> Result<UploadForm, AppError> {
-    let mut form = UploadForm { csrf: String::new(), slot: String::new(), pin: String::new(), files: Vec::new() };
+    let mut form = UploadForm {
+        csrf: String::new(),
+        slot: String::new(),
+        pin: String::new(),
+        card_no: String::new(),
+        card_signature: String::new(),
+        files: Vec::new(),
+    };
     let read_error = |e: axum::extract::multipart::MultipartError| {
         AppError::bad_request("upload", format!("上传未完成：{e}"), format!("The upload did not complete: {e}"))
     };
@@ -114,6 +129,8 @@ pub(crate) async fn read_upload(mut multipart: Multipart) -> Result<UploadForm, 
             "_csrf" => form.csrf = field.text().await.map_err(read_error)?,
             "slot" => form.slot = field.text().await.map_err(read_error)?,
             "card_pin" => form.pin = field.text().await.map_err(read_error)?,
+            "card_no" => form.card_no = field.text().await.map_err(read_error)?,
+            "card_signature" => form.card_signature = field.text().await.map_err(read_error)?,
             "files" => {
                 let name = field.file_name().unwrap_or_default().to_owned();
                 let bytes = field.bytes().await.map_err(read_error)?;
@@ -140,7 +157,7 @@ pub(crate) async fn accept_upload(
     state: &AppState,
     user: &crate::auth::CurrentUser,
     id: Uuid,
-    form: UploadForm,
+    mut form: UploadForm,
 ) -> Result<UploadOutcome, AppError> {
     let enterprise = user.enterprise_code().ok_or_else(AppError::not_found)?.to_owned();
     let doc = state.store.get_document(&enterprise, id).await?;
@@ -170,7 +187,7 @@ pub(crate) async fn accept_upload(
         }
     }
     let mut stored = Vec::new();
-    for (name, bytes) in form.files {
+    for (name, bytes) in std::mem::take(&mut form.files) {
         let meta = state
             .store
             .put_attachment(NewAttachment {
@@ -184,15 +201,7 @@ pub(crate) async fn accept_upload(
             .await?;
         stored.push(meta.id);
     }
-    let outcome = actions::perform(
-        state,
-        user,
-        doc.clone(),
-        &action,
-        doc.data.clone(),
-        CardInput { pin: Some(&form.pin), signature: None },
-    )
-    .await;
+    let outcome = actions::perform(state, user, doc.clone(), &action, doc.data.clone(), form.card_input()).await;
     let refused = match outcome {
         Ok(Outcome::Done { message, .. }) => {
             return Ok(UploadOutcome::Done(message.unwrap_or_else(|| Text::new("上传成功！", "Uploaded"))));

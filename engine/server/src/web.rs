@@ -17,8 +17,11 @@ pub const LANG_COOKIE: &str = "certflow_lang";
 pub const LOGIN_CSRF_COOKIE: &str = "certflow_login_csrf";
 
 /// The templates, compiled once per process.
-pub fn templates() -> Arc<Environment<'static>> {
+/// The page templates. `signer_url` is where pages find the local signer
+/// (the E-Port client or `certflow agent`).
+pub fn templates(signer_url: &str) -> Arc<Environment<'static>> {
     let mut env = Environment::new();
+    env.add_global("signer_url", signer_url.to_owned());
     for (name, source) in [
         ("base.html", include_str!("../templates/base.html")),
         ("login.html", include_str!("../templates/login.html")),

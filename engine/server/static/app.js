@@ -187,26 +187,172 @@
   const importClose = $("#import-close");
   if (importClose) importClose.addEventListener("click", () => $("#import-dialog").close());
 
-  // Keep what is in a line editor when the form is sent, and ask for the
-  // card PIN before any action that signs (申报, 上传 …).
-  document.addEventListener("submit", (e) => {
+  // ---- the local signer (E-Port client or certflow agent, GEN-1/GEN-2) ----
+  // One WebSocket, E-Port client requests {_method, _id, args}; replies carry
+  // the same _id. Errors keep the signer's own (Chinese) wording.
+  const signer = (() => {
+    const url = document.body.dataset.signer;
+    let socket = null;
+    let next = 1;
+    const pending = new Map();
+    const unreachable = () => Object.assign(new Error(t(
+      `未检测到卡介质客户端控件（${url}），请启动中国电子口岸客户端或 certflow agent 后重试`,
+      `The card client does not answer at ${url}: start the E-Port client or certflow agent and try again`)), { unreachable: true });
+    function open() {
+      if (socket && socket.readyState === WebSocket.OPEN) return Promise.resolve(socket);
+      return new Promise((resolve, reject) => {
+        let ws;
+        try { ws = new WebSocket(url); } catch (_) { reject(unreachable()); return; }
+        const timer = setTimeout(() => { ws.close(); reject(unreachable()); }, 3000);
+        ws.onopen = () => { clearTimeout(timer); socket = ws; resolve(ws); };
+        ws.onerror = () => { clearTimeout(timer); reject(unreachable()); };
+        ws.onclose = () => {
+          if (socket === ws) socket = null;
+          pending.forEach((p) => p.reject(Object.assign(new Error(t("与卡介质客户端的连接已断开，请检查卡介质后重试",
+            "The card client closed the connection: check your card and try again")), { unreachable: true })));
+          pending.clear();
+        };
+        ws.onmessage = (ev) => {
+          let reply;
+          try { reply = JSON.parse(ev.data); } catch (_) { return; }
+          const p = pending.get(reply._id);
+          if (!p) return;
+          pending.delete(reply._id);
+          const args = reply._args || {};
+          if (args.Result) p.resolve(args.Data || []);
+          else p.reject(new Error((args.Error || []).join("；") || t("卡介质操作失败", "The card operation failed")));
+        };
+      });
+    }
+    async function call(method, args) {
+      const ws = await open();
+      const id = next++;
+      return new Promise((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        ws.send(JSON.stringify({ _method: method, _id: id, args: args || {} }));
+      });
+    }
+    return {
+      url,
+      cardId: async () => (await call("cus-sec_SpcGetCardID"))[0],
+      signRandom: async (random, passwd) => (await call("cus-sec_SpcSignRandom", { random, passwd }))[0],
+      signData: async (inData, passwd) => (await call("cus-sec_SpcSignDataAsPEM", { inData, passwd }))[0],
+    };
+  })();
+
+  // The message of a JSON API error ({error: {message_zh, message_en}}).
+  async function apiError(res) {
+    try {
+      const e = (await res.json()).error || {};
+      return (lang === "zh" ? e.message_zh : e.message_en || e.message_zh) || `HTTP ${res.status}`;
+    } catch (_) {
+      return t(`服务器返回错误（HTTP ${res.status}），请刷新页面后重试`, `The server answered HTTP ${res.status}: reload the page and try again`);
+    }
+  }
+
+  // The PIN prompt of a signing action; resolves with the PIN, or null.
+  function askPin(cardLine) {
+    const dialog = $("#pin-dialog");
+    $("#pin-input").value = "";
+    $("#pin-card").textContent = cardLine;
+    dialog.showModal();
+    return new Promise((resolve) => {
+      dialog.addEventListener("close", function once() {
+        dialog.removeEventListener("close", once);
+        resolve(dialog.returnValue === "ok" ? $("#pin-input").value : null);
+      });
+    });
+  }
+
+  // Card login: the card's number from the signer, the server's nonce signed
+  // by SpcSignRandom. Without a signer, development soft cards log in by PIN.
+  const loginForm = $("#login-form");
+  if (loginForm) {
+    const status = $("#signer-status");
+    const showError = (text) => { $("#login-error").textContent = text; };
+    signer.cardId().then((cardNo) => {
+      $("#card_no").value = cardNo;
+      $("#card_no").readOnly = true;
+      loginForm.dataset.signer = "true";
+      status.className = "signer-status ok";
+      status.textContent = t(`已连接卡介质客户端，卡号 ${cardNo}`, `Card client connected, card ${cardNo}`);
+      $("#pin").focus();
+    }).catch((err) => {
+      status.className = "signer-status missing";
+      status.textContent = err.unreachable
+        ? err.message + t("。开发软卡可直接输入卡号和密码登录。", ". Development soft cards can log in with card number and PIN.")
+        : err.message;
+    });
+    loginForm.addEventListener("submit", async (e) => {
+      if (loginForm.dataset.signer !== "true") return;
+      e.preventDefault();
+      const button = $("#login-button");
+      button.disabled = true;
+      try {
+        const cardNo = await signer.cardId();
+        const issued = await fetch("/api/v1/login/challenge", { method: "POST", headers: { Accept: "application/json" } });
+        if (!issued.ok) throw new Error(await apiError(issued));
+        const challenge = await issued.json();
+        const signature = await signer.signRandom(challenge.nonce, $("#pin").value);
+        const res = await fetch("/api/v1/login/card", {
+          method: "POST",
+          headers: { "Content-Type": "application/json", Accept: "application/json" },
+          body: JSON.stringify({ card_no: cardNo, nonce: challenge.nonce, signature }),
+        });
+        if (!res.ok) throw new Error(await apiError(res));
+        location.href = (await res.json()).enterprise ? "/" : "/officer";
+      } catch (err) {
+        showError(err.message);
+        button.disabled = false;
+      }
+    });
+  }
+
+  // Keep what is in a line editor when the form is sent. An action that
+  // signs (申报, 上传 …) first asks the server for the exact text to sign,
+  // has the card sign it through the local signer, then posts the form with
+  // the card number and signature. If anything fails nothing is posted.
+  document.addEventListener("submit", async (e) => {
     const form = e.target;
     if (form.id === "doc-form") lineTables().forEach((table) => { if ($(".line-editor", table)) storeLine(table); });
     const button = e.submitter;
     if (!button || button.dataset.sign !== "true" || form.dataset.signed === "true") return;
     e.preventDefault();
-    const dialog = $("#pin-dialog");
-    if (!dialog) return;
-    $("#pin-input").value = "";
-    dialog.showModal();
-    dialog.addEventListener("close", function once() {
-      dialog.removeEventListener("close", once);
-      if (dialog.returnValue !== "ok") return;
-      const pin = form.querySelector("[name=card_pin]");
-      if (pin) pin.value = $("#pin-input").value;
-      form.dataset.signed = "true";
-      form.requestSubmit(button);
-    });
+    const post = () => { form.dataset.signed = "true"; form.requestSubmit(button); };
+    const hidden = (name, value) => { const i = form.querySelector(`[name=${name}]`); if (i) i.value = value; };
+    let cardNo = null;
+    try {
+      cardNo = await signer.cardId();
+    } catch (err) {
+      if (!(err.unreachable && form.dataset.devPin === "true")) { alert(err.message); return; }
+    }
+    const pin = await askPin(cardNo ? t(`卡号 ${cardNo}`, `Card ${cardNo}`)
+      : t("未连接卡介质客户端：使用开发软卡密码签名", "No card client: signing with the development soft card PIN"));
+    if (pin === null) return;
+    if (!cardNo) { hidden("card_pin", pin); post(); return; }
+    // What is signed: the form as it will be posted, or (uploads) the
+    // document as stored.
+    const stored = form.dataset.toSign === "stored";
+    const body = stored
+      ? new URLSearchParams({ _csrf: form.querySelector("[name=_csrf]").value, data: "stored" })
+      : new URLSearchParams(new FormData(form));
+    const res = await fetch(`/documents/${form.dataset.document}/to-sign`, { method: "POST", body, headers: { Accept: "application/json" } });
+    if (res.status === 422 && !stored) { post(); return; } // the server shows what to correct
+    if (res.status === 422) {
+      const errors = (await res.json()).errors || [];
+      alert(errors.map((e) => `${e.path}: ${lang === "zh" ? e.message_zh : e.message_en}`).join("\n"));
+      return;
+    }
+    if (!res.ok) { alert(await apiError(res)); return; }
+    const reply = await res.json();
+    try {
+      hidden("card_signature", await signer.signData(reply.to_sign, pin));
+      hidden("card_no", cardNo);
+    } catch (err) {
+      alert(err.message);
+      return;
+    }
+    post();
   });
 
   // ---- keyboard (GEN-5) ----

@@ -767,3 +767,130 @@ async fn a_card_logs_in_by_signing_a_fresh_challenge_once() {
     let by_other = certflow_sign::sm2::encode_signature(&other.sign(fresh.as_bytes()).unwrap());
     assert_eq!(app.send(login(A_CARD, &fresh, &by_other)).await.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn the_pages_sign_what_the_server_says_to_sign() {
+    let app = test_app().await;
+    let card_dir = tempfile::tempdir().expect("tempdir");
+    let card = app.register_soft_card(A_CARD, card_dir.path()).await;
+    let session = app.login(A_CARD, "88888888").await;
+    let sign = |text: &str| certflow_sign::sm2::encode_signature(&card.sign(text.as_bytes()).unwrap());
+
+    // The supplement form: to-sign takes the form as it would be posted.
+    let doc = app.a_document("import-supplement", "3").await;
+    let edit = app.get(&format!("/documents/{}/edit", doc.id), &session).await;
+    let csrf = edit.csrf();
+    let version = doc.version.to_string();
+    let mut data = app.state.bundle.current().doctype(&doc.doctype).unwrap().sample.clone().unwrap();
+    data["decl_no"] = doc.data["decl_no"].clone();
+    let mut form: Vec<(String, String)> = vec![("_csrf".into(), csrf.clone()), ("_version".into(), version.clone())];
+    for (k, v) in data.as_object().unwrap() {
+        let text = |v: &Value| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string());
+        match v {
+            Value::Array(rows) => {
+                for (i, row) in rows.iter().enumerate() {
+                    for (f, cell) in row.as_object().unwrap() {
+                        form.push((format!("t.{k}.{}.{f}", i + 1), text(cell)));
+                    }
+                }
+            }
+            other => form.push((format!("f.{k}"), text(other))),
+        }
+    }
+    let post = |uri: String, fields: Vec<(String, String)>| {
+        let app = &app;
+        let session = session.clone();
+        async move {
+            let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            app.post_form(&uri, &session, &pairs).await
+        }
+    };
+    let with = |extra: &[(&str, &str)]| {
+        let mut f = form.clone();
+        for (k, v) in extra {
+            f.retain(|(n, _)| n != k);
+            f.push((k.to_string(), v.to_string()));
+        }
+        f
+    };
+    let to_sign_uri = format!("/documents/{}/to-sign", doc.id);
+
+    // What cannot be declared is not offered for signing: the errors by path.
+    let invalid = post(to_sign_uri.clone(), with(&[("t.goods.1.prod_date", "2024-02-30")])).await;
+    assert_eq!(invalid.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(invalid.json()["errors"].as_array().unwrap().iter().any(|e| e["path"] == "goods/1/prod_date"));
+    // Without the page's token nothing is answered.
+    let forged = post(to_sign_uri.clone(), with(&[("_csrf", "forged")])).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(forged.json()["error"]["message_zh"].as_str().unwrap().contains("页面已过期"));
+
+    let prepared = post(to_sign_uri.clone(), form.clone()).await;
+    assert_eq!(prepared.status, StatusCode::OK, "{}", prepared.body);
+    let text = prepared.json()["to_sign"].as_str().unwrap().to_owned();
+    let signature = sign(&text);
+    // A field changed after signing fails verification; nothing is stored.
+    let changed = post(
+        format!("/documents/{}", doc.id),
+        with(&[("action", "declare"), ("f.marks", "CHANGED"), ("card_no", A_CARD), ("card_signature", &signature)]),
+    )
+    .await;
+    assert_eq!(changed.status, StatusCode::CONFLICT);
+    assert!(changed.body.contains("电子签名验证失败"), "{}", changed.body);
+    assert_eq!(app.state.store.get_document("1101910023", doc.id).await.unwrap().status, "3");
+    let declared = post(
+        format!("/documents/{}", doc.id),
+        with(&[("action", "declare"), ("card_no", A_CARD), ("card_signature", &signature)]),
+    )
+    .await;
+    assert_eq!(declared.status, StatusCode::SEE_OTHER, "{}", declared.body);
+    let stored = app.state.store.get_document("1101910023", doc.id).await.unwrap();
+    assert_eq!(stored.status, "4");
+    assert_eq!(stored.meta["signature"]["method"], "card");
+    assert_eq!(stored.meta["signature"]["digest"], prepared.json()["digest"]);
+
+    // An upload signs the document as stored (`data=stored`).
+    let doc = app.a_document("import-reupload", "3").await;
+    let page = app.get(&format!("/documents/{}/attachments", doc.id), &session).await;
+    let csrf = page.csrf();
+    let prepared = post(
+        format!("/documents/{}/to-sign", doc.id),
+        vec![("_csrf".into(), csrf.clone()), ("data".into(), "stored".into())],
+    )
+    .await;
+    assert_eq!(prepared.status, StatusCode::OK, "{}", prepared.body);
+    let signature = sign(prepared.json()["to_sign"].as_str().unwrap());
+    let (content_type, body) = multipart(
+        &[("_csrf", &csrf), ("slot", "documents"), ("card_no", A_CARD), ("card_signature", &signature)],
+        &[("origin.pdf", small_pdf(1).as_slice())],
+    );
+    let request = Request::post(format!("/documents/{}/attachments", doc.id))
+        .header(header::COOKIE, &session)
+        .header(header::CONTENT_TYPE, content_type)
+        .body(Body::from(body))
+        .unwrap();
+    let uploaded = app.send(request).await;
+    assert!(uploaded.body.contains("上传成功！"), "{}", uploaded.body);
+    let stored = app.state.store.get_document("1101910023", doc.id).await.unwrap();
+    assert_eq!(stored.meta["signature"]["method"], "card");
+    assert_eq!(stored.meta["signature"]["cert_no"], card.cert_no());
+}
+
+#[tokio::test]
+async fn demo_accounts_are_bound_to_soft_cards_the_agent_can_serve() {
+    let app = test_app().await;
+    let cards_dir = tempfile::tempdir().expect("tempdir");
+    let cards = certflow_server::demo::bind_soft_cards(&app.state, cards_dir.path()).await.expect("soft cards");
+    assert_eq!(cards.len(), 3, "both enterprise users and the officer");
+    for demo in &cards {
+        let card = certflow_sign::SoftCard::open(&demo.dir).expect("a soft card the agent opens");
+        assert_eq!(card.card_id(), demo.login.card_no);
+        card.verify_pin(demo.login.pin).expect("the printed PIN is the card's");
+        let user = app.state.store.get_user_by_card(demo.login.card_no).await.unwrap();
+        assert_eq!(user.cert_no.as_deref(), Some(card.cert_no().as_str()), "the account is bound to the card");
+    }
+    // A second start keeps the cards and the bindings.
+    let again = certflow_server::demo::bind_soft_cards(&app.state, cards_dir.path()).await.expect("soft cards");
+    let first = certflow_sign::SoftCard::open(&cards[0].dir).unwrap().cert_no();
+    assert_eq!(certflow_sign::SoftCard::open(&again[0].dir).unwrap().cert_no(), first);
+    assert_eq!(app.state.store.get_user_by_card(A_CARD).await.unwrap().cert_no.as_deref(), Some(first.as_str()));
+}

@@ -41,4 +41,4 @@ pub mod softcard;
 pub use card::{Card, CardError};
 pub use cert::{Certificate, KeyAlgorithm, verify, verify_binding, verify_registered};
 pub use error::SignError;
-pub use softcard::SoftCard;
+pub use softcard::{SoftCard, SoftCardOptions};

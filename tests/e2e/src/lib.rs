@@ -235,6 +235,12 @@ fn wait_http(addr: SocketAddr, path: &str, what: &str, ready: impl Fn(u16, &str)
     panic!("{what} did not answer on http://{addr}{path} within 30 s");
 }
 
+/// A local address nobody listens on (the port is released again).
+fn free_port() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("its address")
+}
+
 /// A child process that is killed when dropped; with `group`, its whole
 /// process group (it was started as the group's leader).
 #[derive(Debug)]
@@ -268,6 +274,10 @@ pub struct Session {
     // server, the files.
     _driver: Proc,
     _server: Proc,
+    /// The card agent, when one is "plugged in" ([`Session::start_agent`]).
+    agent: Option<Proc>,
+    /// Where the pages look for the local signer (free until an agent runs).
+    signer_addr: SocketAddr,
     dir: tempfile::TempDir,
     shots: Vec<PathBuf>,
 }
@@ -295,13 +305,21 @@ impl Session {
         let bin = certflow_binary();
         let dir = tempfile::Builder::new().prefix("certflow-e2e-").tempdir().expect("a temporary directory");
 
-        // The server: `--listen 127.0.0.1:0` and the address it prints.
+        // The server: `--listen 127.0.0.1:0` and the address it prints; the
+        // demo's soft cards in the session's directory, and a port of its
+        // own for the local signer, where no agent listens until a test
+        // starts one.
+        let signer_addr = free_port();
         let server_log = File::create(dir.path().join("server.log")).expect("server log");
         let mut server = Proc {
             child: Command::new(&bin)
                 .current_dir(workspace_root())
                 .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--customs-delay-ms", "300", "--database"])
                 .arg(format!("sqlite:{}", dir.path().join("db.sqlite").display()))
+                .arg("--demo-cards")
+                .arg(dir.path().join("cards"))
+                .arg("--signer-url")
+                .arg(format!("ws://{signer_addr}"))
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(server_log)
@@ -380,6 +398,8 @@ impl Session {
             driver_addr,
             _driver: driver,
             _server: server,
+            agent: None,
+            signer_addr,
             dir,
             shots: Vec::new(),
         })
@@ -394,6 +414,36 @@ impl Session {
             let names: Vec<String> = self.shots.iter().map(|p| p.display().to_string()).collect();
             eprintln!("e2e screenshots:\n  {}", names.join("\n  "));
         }
+    }
+
+    /// Starts `certflow agent` with a demo account's soft card on the port
+    /// the pages use, as a user starts the E-Port client with the card in
+    /// the reader. Replaces a running agent.
+    pub fn start_agent(&mut self, card_no: &str) {
+        self.stop_agent();
+        let card = self.dir.path().join("cards").join(card_no);
+        let mut agent = Proc {
+            child: Command::new(certflow_binary())
+                .args(["agent", "--soft-card"])
+                .arg(&card)
+                .args(["--listen", &self.signer_addr.to_string(), "--allow-origin", &self.base])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("cannot start certflow agent"),
+            group: false,
+        };
+        let lines = lines_of(agent.child.stdout.take().expect("agent stdout"));
+        wait_line(&lines, "certflow agent", Duration::from_secs(30), |line| {
+            line.contains("listening on").then_some(())
+        });
+        self.agent = Some(agent);
+    }
+
+    /// Ends the agent, as when the card is pulled and the client exits.
+    pub fn stop_agent(&mut self) {
+        self.agent = None;
     }
 
     /// A scratch directory of this session (deleted with it).

@@ -1,10 +1,11 @@
-//! certflow in a browser, as its users see it: four stories, each on its
+//! certflow in a browser, as its users see it: five stories, each on its
 //! own server, demo database and headless Chromium.
 //!
 //! Demo logins (engine/server/src/demo.rs): enterprise A's user 张明 with
 //! card 8930000000000001, enterprise B's 王芳 with 8930000000000002 (both
 //! PIN 88888888), and the customs officer 李华 with 8990000000000001 (PIN
-//! 99999999).
+//! 99999999). Without a card agent the pages fall back to the demo soft
+//! cards' PINs; story 5 runs `certflow agent` with the soft cards.
 
 #![allow(clippy::print_stderr)] // notes on stderr are how a test run talks
 
@@ -461,5 +462,127 @@ async fn officer_notice_and_enterprise_isolation() {
             .expect("fetching");
         assert_eq!(status, json!(404), "GET {path} as another enterprise");
     }
+    s.finish().await;
+}
+
+/// Fills 生产日期 and 生产批次 of every goods line through the line editor.
+async fn complete_goods(s: &Session) {
+    let lines = s.js("return document.querySelectorAll('#table-goods tr.line').length;", vec![]).await;
+    let lines = lines.as_u64().expect("a line count");
+    assert!(lines > 0, "the notice back-fills goods lines");
+    for n in 1..=lines {
+        s.click(&format!("#table-goods tr.line[data-n=\"{n}\"] td.item-no")).await;
+        s.wait_text("#goods-editor .editor-item-no", &n.to_string()).await;
+        s.fill("#edit-goods-prod_date", "2024-03-01").await;
+        s.fill("#edit-goods-prod_batch", &format!("B{n:03}")).await;
+        s.click("#goods-save").await;
+        s.wait_text(
+            &format!("#table-goods tr.line[data-n=\"{n}\"] td[data-field=\"prod_batch\"]"),
+            &format!("B{n:03}"),
+        )
+        .await;
+    }
+}
+
+/// The stored document as the JSON API shows it.
+async fn stored_document(s: &Session, id: &str) -> serde_json::Value {
+    s.js(
+        "return fetch(`/api/v1/documents/${arguments[0]}`, {headers: {Accept: 'application/json'}}).then((r) => r.json());",
+        vec![json!(id)],
+    )
+    .await
+}
+
+/// Presses 申报 and answers the PIN prompt; the card line the prompt shows.
+async fn declare_with_pin(s: &Session, pin: &str) -> String {
+    s.click("#action-declare").await;
+    s.wait_js("the PIN dialog", "return document.querySelector('#pin-dialog').open;", vec![]).await;
+    let card_line = s.text("#pin-card").await.unwrap_or_default();
+    s.fill("#pin-input", pin).await;
+    card_line
+}
+
+/// Story 5: the card through the local signer (`certflow agent` with the
+/// demo soft card on the E-Port client's WebSocket protocol): the login
+/// page reads the card number from the card and logs in by signing the
+/// server's challenge; a wrong PIN is the card's refusal; 申报 signs the
+/// exact document text on the card. A card pulled mid-declaration leaves
+/// nothing stored and the typed data on the page; another enterprise's
+/// card in the reader gets the GEN-1 message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn card_agent_login_and_declaration() {
+    let mut s = session!();
+    s.start_agent(CARD_A);
+    s.goto("/login").await;
+    s.wait_text("#signer-status", CARD_A).await;
+    assert_eq!(s.value("#card_no").await, CARD_A, "the card number is read from the card");
+    assert_eq!(s.find("#card_no").await.prop("readOnly").await.expect("readOnly").as_deref(), Some("true"));
+    s.screenshot("20-agent-login").await;
+
+    // The card checks the PIN: a wrong one is refused there, and no session opens.
+    s.fill("#pin", "12345678").await;
+    s.click("#login-button").await;
+    s.wait_text("#login-error", "卡介质密码错误").await;
+    assert!(s.path().await.starts_with("/login"), "still on the login page");
+    s.fill("#pin", PIN).await;
+    s.navigating(s.click("#login-button")).await;
+    assert!(s.path().await.starts_with(LIST), "logged in by the card's signature, on {}", s.path().await);
+    s.wait_text("#who", "张明").await;
+
+    // A food data supplement, completed.
+    s.query(&[("status", "3"), ("operation", "2")]).await;
+    let id = s
+        .row_with(&[("status", "待办"), ("operation", "数据补录"), ("cert_type", "进口食品")])
+        .await
+        .expect("a 3-待办 imported-food data supplement notice");
+    s.goto(&format!("/documents/{id}/edit")).await;
+    complete_goods(&s).await;
+
+    // The card is pulled after the PIN prompt opened: the signer is gone, the
+    // page says so, nothing is stored and what was typed stays on the page.
+    let card_line = declare_with_pin(&s, PIN).await;
+    assert!(card_line.contains(CARD_A), "the prompt names the card: {card_line:?}");
+    s.stop_agent();
+    s.click("#pin-ok").await;
+    let alert = s.alert_text().await;
+    assert!(alert.contains("卡介质客户端"), "the card client is missing: {alert:?}");
+    s.client.accept_alert().await.expect("closing the message");
+    assert_eq!(
+        s.text("#table-goods tr.line[data-n=\"1\"] td[data-field=\"prod_batch\"]").await.as_deref(),
+        Some("B001")
+    );
+    let stored = stored_document(&s, &id).await;
+    assert_eq!(stored["status"], json!("3"), "nothing was declared: {stored}");
+    assert!(stored["signature"].is_null(), "nothing was signed");
+
+    // Enterprise B's card in the reader: the server refuses with GEN-1's words.
+    s.start_agent(CARD_B);
+    let card_line = declare_with_pin(&s, PIN).await;
+    assert!(card_line.contains(CARD_B), "{card_line:?}");
+    s.navigating(s.click("#pin-ok")).await;
+    s.wait_text("#flash", &format!("当前卡号 {CARD_B} 与用户注册信息卡号 {CARD_A} 不一致，无法进行申报")).await;
+    s.screenshot("21-agent-card-mismatch").await;
+    assert_eq!(stored_document(&s, &id).await["status"], json!("3"));
+
+    // The right card, a wrong PIN first: the card refuses, nothing is sent.
+    s.start_agent(CARD_A);
+    declare_with_pin(&s, "00000000").await;
+    s.click("#pin-ok").await;
+    let alert = s.alert_text().await;
+    assert!(alert.contains("卡介质密码错误"), "{alert:?}");
+    s.client.accept_alert().await.expect("closing the message");
+    assert_eq!(stored_document(&s, &id).await["status"], json!("3"));
+
+    // And the right PIN: declared, with the card's signature kept.
+    declare_with_pin(&s, PIN).await;
+    s.navigating(s.click("#pin-ok")).await;
+    s.wait_text("#flash", "数据申报成功").await;
+    let stored = stored_document(&s, &id).await;
+    let signature = &stored["signature"];
+    assert_eq!(signature["method"], json!("card"), "{stored}");
+    assert_eq!(signature["card_no"], json!(CARD_A));
+    assert_eq!(signature["digest"].as_str().map(str::len), Some(64), "{signature}");
+    assert!(signature["cert_no"].as_str().is_some_and(|c| !c.is_empty()), "{signature}");
+    s.screenshot("22-agent-declared").await;
     s.finish().await;
 }

@@ -1,6 +1,7 @@
 //! `certflow serve`: the web server on the bundle and a database.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -22,6 +23,12 @@ pub struct Args {
     /// Seed demo data and print how to log in.
     #[arg(long)]
     demo: bool,
+    /// Where `--demo` keeps the demo accounts' soft cards.
+    #[arg(long, value_name = "DIR", default_value = "data/demo-cards")]
+    demo_cards: PathBuf,
+    /// The local signer the pages talk to (the E-Port client's address).
+    #[arg(long, value_name = "URL", default_value = certflow_server::DEFAULT_SIGNER_URL)]
+    signer_url: String,
     /// Time the built-in customs simulator takes to answer a submission.
     #[arg(long, default_value = "1500")]
     customs_delay_ms: u64,
@@ -70,6 +77,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             auto_review: args.customs_auto_review,
             gateway_token: args.gateway_token.clone(),
         },
+        signer_url: args.signer_url.clone(),
         ..ServerConfig::default()
     };
     let state = AppState::new(bundle, store, config);
@@ -77,12 +85,11 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     let address = listener.local_addr()?;
     if args.demo {
-        let logins =
-            certflow_server::demo::seed(&state).await.map_err(|e| anyhow::anyhow!("seeding demo data: {e}"))?;
-        println!("demo data ready. Log in at http://{address}/login with a card number and PIN:");
-        for login in logins {
-            println!("  card {}  PIN {}  {}", login.card_no, login.pin, login.who);
-        }
+        certflow_server::demo::seed(&state).await.map_err(|e| anyhow::anyhow!("seeding demo data: {e}"))?;
+        let cards = certflow_server::demo::bind_soft_cards(&state, &args.demo_cards)
+            .await
+            .map_err(|e| anyhow::anyhow!("demo soft cards in {}: {e}", args.demo_cards.display()))?;
+        print_demo_logins(&address, &cards);
     }
     println!("certflow is serving on http://{address}");
     certflow_server::spawn_background(&state);
@@ -92,4 +99,22 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         })
         .await?;
     Ok(())
+}
+
+/// How to log in to the demo: each account's card, PIN and the agent
+/// command that puts the card "in the reader".
+fn print_demo_logins(address: &SocketAddr, cards: &[certflow_server::demo::DemoCard]) {
+    println!("demo data ready. Log in at http://{address}/login with a demo card:");
+    for card in cards {
+        let login = &card.login;
+        println!("  card {}  PIN {}  {}", login.card_no, login.pin, login.who);
+        // The agent trusts the default server origin by itself.
+        let origin = if address.to_string() == "127.0.0.1:8080" {
+            String::new()
+        } else {
+            format!(" --allow-origin http://{address}")
+        };
+        println!("    insert it: certflow agent --soft-card {}{origin}", card.dir.display());
+    }
+    println!("  (without a running agent the demo cards' PINs are also accepted directly)");
 }
