@@ -10,11 +10,12 @@ use sha2::{Digest, Sha256};
 
 use crate::diag::{Diagnostic, Diagnostics, SourceSpan, display_path};
 use crate::model::{
-    CompiledBundle, DocType, Field, Format, Lookup, NumberingScheme, ParamRow, ParamTable, Section, SourceFile, Table,
+    CompiledBundle, DocType, Field, Format, Layout, Lookup, NumberingScheme, ParamRow, ParamTable, Section, SourceFile,
+    Table,
 };
 use crate::raw::{
     FieldClass, FieldType, RawDefinition, RawDocType, RawField, RawNumbering, RawParamTable, RawSection, RawTable,
-    RawWorkflow, S, Text, Widget,
+    RawWorkflow, S, Text, Variant, Widget,
 };
 use crate::rules::{RuleHost, RuleLimits};
 use crate::schema::{self, DocSchemas, Mode};
@@ -692,7 +693,7 @@ impl Compiler<'_> {
         let mut bases = IndexMap::new();
         for (id, def) in &by_id {
             let Some(merged) = self.merge(id, &by_id, &mut Vec::new()) else { continue };
-            let Some(ty) = self.build_doctype(def, merged, params) else { continue };
+            let Some(ty) = self.build_doctype(def, merged, params, workflows) else { continue };
             if def.raw.is_abstract {
                 bases.insert(id.clone(), Arc::new(ty));
             } else {
@@ -886,6 +887,7 @@ impl Compiler<'_> {
         def: &Def<RawDocType>,
         m: Merged,
         params: &IndexMap<String, ParamTable>,
+        workflows: &IndexMap<String, Workflow>,
     ) -> Option<DocType> {
         let file = def.file.as_str();
         let raw = &def.raw;
@@ -998,6 +1000,8 @@ impl Compiler<'_> {
             let bytes = self.source.files.get(&format!("{FORMS_DIR}/{}", s.value))?;
             serde_json::from_slice(bytes).ok()
         });
+        let workflow = m.workflow.as_ref().and_then(|w| workflows.get(&w.value));
+        let layout = if raw.is_abstract { None } else { self.build_layout(&id, &m.layout, workflow, &id_span) };
         Some(DocType {
             id,
             name,
@@ -1012,10 +1016,79 @@ impl Compiler<'_> {
             attachments: m.attachments.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect(),
             lookups,
             rules: m.rules.iter().map(|r| r.value.clone()).collect(),
+            layout,
             sample,
             origin: SourceSpan::new(file, id_span.line, id_span.column),
             schemas: DocSchemas { draft, submit, submit_json },
         })
+    }
+
+    /// The layout of a concrete type: its template must exist, the statuses
+    /// it maps must be its workflow's, each once, to variants it offers.
+    fn build_layout(
+        &mut self,
+        id: &str,
+        m: &MergedLayout,
+        workflow: Option<&Workflow>,
+        id_span: &SourceSpan,
+    ) -> Option<Layout> {
+        let (file, template) = m.template.as_ref()?;
+        let path = format!("{TEMPLATES_DIR}/{}", template.value);
+        if !self.source.files.contains_key(&path) {
+            let known: Vec<&str> = self
+                .source
+                .files
+                .keys()
+                .filter_map(|p| p.strip_prefix(&format!("{TEMPLATES_DIR}/")))
+                .filter(|p| p.ends_with(".typ"))
+                .collect();
+            let d = self.error(
+                "ref.unknown-template",
+                at(file, template),
+                format!("template `{path}` (the layout of `{id}`) does not exist"),
+            );
+            if let Some(near) = closest(&template.value, known.iter().copied()) {
+                d.hints.push(format!("did you mean `{near}`?"));
+            }
+            return None;
+        }
+        let variants: Vec<Variant> = match &m.variants {
+            Some((_, v)) if !v.is_empty() => v.iter().map(|v| v.value).collect(),
+            _ => Variant::ALL.to_vec(),
+        };
+        let mut by_status = IndexMap::new();
+        if let Some((file, map)) = &m.by_status {
+            for (variant, statuses) in map {
+                for status in statuses {
+                    if !variants.contains(variant) {
+                        self.error(
+                            "layout.variant",
+                            at(file, status),
+                            format!("`{id}` shows `{}` as {variant}, a variant it does not offer", status.value),
+                        );
+                    }
+                    if let Some(w) = workflow
+                        && !w.states.contains_key(&status.value)
+                    {
+                        self.error(
+                            "ref.unknown-state",
+                            at(file, status),
+                            format!("status `{}` is not a state of workflow `{}`", status.value, w.id),
+                        )
+                        .hints
+                        .push(format!("in the layout of `{id}` (defined at {id_span})"));
+                    }
+                    if let Some(previous) = by_status.insert(status.value.clone(), *variant) {
+                        self.error(
+                            "layout.status-twice",
+                            at(file, status),
+                            format!("status `{}` is shown both as {previous} and as {variant}", status.value),
+                        );
+                    }
+                }
+            }
+        }
+        Some(Layout { template: template.value.clone(), variants, by_status, stationery: m.stationery.clone() })
     }
 
     fn build_field(&mut self, id: &str, f: &Located<RawField>, owner: &SourceSpan) -> Option<Field> {
@@ -1189,6 +1262,36 @@ struct Merged {
     tables: IndexMap<String, MergedTable>,
     attachments: IndexMap<String, S<crate::raw::RawAttachment>>,
     lookups: IndexMap<String, crate::raw::RawLookup>,
+    layout: MergedLayout,
+}
+
+/// Statuses shown in each variant, as written.
+type StatusVariants = IndexMap<Variant, Vec<S<String>>>;
+
+/// A layout with its bases folded in, each property with the file it came from.
+#[derive(Default)]
+struct MergedLayout {
+    template: Option<(String, S<String>)>,
+    variants: Option<(String, Vec<S<Variant>>)>,
+    by_status: Option<(String, StatusVariants)>,
+    stationery: Option<String>,
+}
+
+impl MergedLayout {
+    fn overlay(&mut self, raw: &crate::raw::RawLayout, file: &str) {
+        if let Some(t) = &raw.template {
+            self.template = Some((file.to_owned(), t.clone()));
+        }
+        if let Some(v) = &raw.variants {
+            self.variants = Some((file.to_owned(), v.clone()));
+        }
+        if let Some(b) = &raw.by_status {
+            self.by_status = Some((file.to_owned(), b.clone()));
+        }
+        if let Some(st) = &raw.stationery {
+            self.stationery = Some(st.value.clone());
+        }
+    }
 }
 
 struct SectionDef {
@@ -1232,6 +1335,9 @@ impl Merged {
         }
         if let Some(lookups) = &raw.lookups {
             self.lookups = lookups.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect();
+        }
+        if let Some(layout) = &raw.layout {
+            self.layout.overlay(layout, file);
         }
     }
 }

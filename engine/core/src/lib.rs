@@ -25,8 +25,8 @@ pub mod workflow;
 
 pub use compile::{BundleError, BundleSource, compile, load};
 pub use diag::{Diagnostic, Diagnostics, Severity, SourceSpan};
-pub use model::{CompiledBundle, DocType, Field, ParamTable, Table};
-pub use raw::Text;
+pub use model::{CompiledBundle, DocType, Field, Layout, ParamTable, Table};
+pub use raw::{Text, Variant};
 pub use schema::Mode;
 pub use validate::{FieldError, ValidationReport};
 pub use workflow::{ActionPlan, ActionRefused, Step, Workflow};

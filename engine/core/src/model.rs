@@ -7,7 +7,7 @@ use indexmap::IndexMap;
 use serde::Serialize;
 
 use crate::diag::SourceSpan;
-use crate::raw::{FieldClass, FieldType, RawAttachment, RawCategory, Text, Widget};
+use crate::raw::{FieldClass, FieldType, RawAttachment, RawCategory, Text, Variant, Widget};
 use crate::rules::RuleHost;
 use crate::schema::DocSchemas;
 use crate::workflow::Workflow;
@@ -92,6 +92,25 @@ pub struct Lookup {
     pub fill: IndexMap<String, String>,
 }
 
+/// How a type is laid out (see [`crate::raw::Variant`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct Layout {
+    /// Path of the Typst entry file inside certificate-templates/.
+    pub template: String,
+    pub variants: Vec<Variant>,
+    /// Status → the variant a preview shows in it.
+    pub by_status: IndexMap<String, Variant>,
+    pub stationery: Option<String>,
+}
+
+impl Layout {
+    /// The variant a preview shows for a document in `status`: the declared
+    /// one, else the first variant offered.
+    pub fn variant_for(&self, status: &str) -> Variant {
+        self.by_status.get(status).copied().unwrap_or(self.variants[0])
+    }
+}
+
 /// A document type ready to validate documents.
 #[derive(Debug, Serialize)]
 pub struct DocType {
@@ -110,6 +129,8 @@ pub struct DocType {
     pub lookups: IndexMap<String, Lookup>,
     /// Rule files (under rules/) run after the schema.
     pub rules: Vec<String>,
+    /// How it is laid out on paper, when it is.
+    pub layout: Option<Layout>,
     #[serde(skip)]
     pub sample: Option<serde_json::Value>,
     #[serde(skip)]

@@ -156,7 +156,65 @@ pub struct RawDocType {
     #[serde(default)]
     pub lookups: Option<IndexMap<String, S<RawLookup>>>,
     #[serde(default)]
+    pub layout: Option<RawLayout>,
+    #[serde(default)]
     pub remove: Vec<S<String>>,
+}
+
+/// How a type is laid out on paper; each property overrides the base's.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLayout {
+    /// The Typst file under certificate-templates/ that lays the type out.
+    #[serde(default)]
+    pub template: Option<S<String>>,
+    /// The variants the type offers.
+    #[serde(default)]
+    pub variants: Option<Vec<S<Variant>>>,
+    /// Which variant a preview shows in which status of the workflow.
+    #[serde(default)]
+    pub by_status: Option<IndexMap<Variant, Vec<S<String>>>>,
+    /// The pre-printed blank stationery the overlay variant prints on.
+    #[serde(default)]
+    pub stationery: Option<S<String>>,
+}
+
+/// The ways a document is laid out: a check sheet (核对单) before the
+/// authority has decided, a watermarked draft (草稿) to confirm, the final
+/// issued document (signature, seal, background, QR), an overlay of the
+/// variable data only for pre-printed stationery, and plain A4 of the whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Variant {
+    Check,
+    Draft,
+    Final,
+    Overlay,
+    A4,
+}
+
+impl Variant {
+    pub const ALL: [Variant; 5] = [Variant::Check, Variant::Draft, Variant::Final, Variant::Overlay, Variant::A4];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Variant::Check => "check",
+            Variant::Draft => "draft",
+            Variant::Final => "final",
+            Variant::Overlay => "overlay",
+            Variant::A4 => "a4",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Variant> {
+        Variant::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Variant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
