@@ -15,6 +15,11 @@ quoted YAML string, and the files end with a newline.
 
 Hand-written tables in forms/params (import-cert-type, notice-operation-type,
 import-notice-status) are not touched.
+
+blank-certificate-format (空白证书格式, the stationery of BL-1 and SP-3) is built
+from certificate_formats_catalogue.csv: the formats whose single-window code is
+known (no trailing "?"), keyed by that code, with the short name the manual
+shows (C1-1检验证书, Ce-1空白证书 …).
 """
 
 import argparse
@@ -229,6 +234,44 @@ def build_customs_office(ref_dir):
                   ("关区代码", "Customs offices"), source, notes, rows)
 
 
+# blank-certificate-format: the catalogue's rows with a single-window code that is not a guess.
+FORMATS_CSV = "certificate_formats_catalogue.csv"
+
+
+def short_name(name):
+    """The catalogue's name without a closing explanation in brackets: 检验证书（可按…） -> 检验证书,
+    INSPECTION CERTIFICATE (or QUALITY …) -> INSPECTION CERTIFICATE; 兽医（卫生）证书 stays."""
+    return re.sub(r"\s*[（(][^（）()]*[）)]$", "", name.strip())
+
+
+def build_blank_formats(ref_dir):
+    rows = []
+    skipped = []
+    for rec in read_csv(ref_dir, FORMATS_CSV):
+        code = rec["presumed_single_window_code"].strip()
+        if not code:
+            continue  # country-specific formats: no code known
+        if code.endswith("?"):
+            skipped.append(code)
+            continue
+        row = {"code": code, "zh": short_name(rec["name_zh"])}
+        title = rec["title_en_on_certificate"].strip()
+        if title and not title.startswith("("):
+            row["en"] = short_name(title)
+        row["old_code"] = rec["old_ciq_format_code"].strip()
+        row["group"] = rec["group_zh"].strip()
+        rows.append((row, "confidence: " + rec["confidence"].strip()))
+    source = f"{FORMATS_CSV} (sobd.cc/bkdq/922699.html, yksysm.top/1270.html, ISPM 12; see the confidence per row)"
+    notes = [
+        "Rows whose single-window code the catalogue only guesses (" + ", ".join(skipped) + ") are left out,",
+        "as are the country-specific formats without a code. Ce-1/Ce-2/Ce-3 are the blank stationery",
+        "printed per case (title filled in); their scope is the manual's (4.3 出境证书自助打印).",
+        "Extra row keys: old_code = the pre-2018 CIQ format code, group = the catalogue's group.",
+    ]
+    return render("blank-certificate-format", [FORMATS_CSV], ("空白证书格式", "Blank certificate formats"),
+                  source, notes, rows)
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("reference", nargs="?", default=DEFAULT_REFERENCE,
@@ -244,6 +287,7 @@ def main(argv):
     for spec in TABLES:
         outputs[spec["id"]] = build_simple(args.reference, spec)
     outputs["customs-office"] = build_customs_office(args.reference)
+    outputs["blank-certificate-format"] = build_blank_formats(args.reference)
 
     stale = []
     if not args.check:

@@ -18,6 +18,7 @@ mod diag;
 pub mod fonts;
 pub mod input;
 pub mod isolated;
+pub mod service;
 pub mod templates;
 pub mod world;
 
@@ -31,6 +32,7 @@ pub use typst_layout::PagedDocument;
 
 pub use fonts::Fonts;
 pub use input::{DocumentFacts, LayoutOptions, template_input};
+pub use service::{RenderService, TemplateCache, check_layouts, job_for, sample_jobs};
 pub use templates::TemplateSet;
 
 /// Evict Typst's memo cache after this many renders: it is global and

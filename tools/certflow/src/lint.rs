@@ -2,7 +2,10 @@
 
 use std::process::ExitCode;
 
+use std::time::Duration;
+
 use certflow_core::{BundleSource, compile};
+use certflow_render::RenderService;
 
 use crate::BundleArgs;
 
@@ -13,6 +16,9 @@ pub struct Args {
     /// `human`: one line a problem, `path:line:col: severity[code]: message`; `json`: an array.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
+    /// Seconds one sample layout may take before it is stopped and reported.
+    #[arg(long, default_value = "20")]
+    layout_time_limit: u64,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -25,7 +31,14 @@ enum Format {
 /// not fail), 2 when it cannot be read.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let source = BundleSource::read_dir(&args.bundle.bundle)?;
-    let (bundle, diagnostics) = compile(&source);
+    let (bundle, mut diagnostics) = compile(&source);
+    // Every layout is rendered with its type's sample, in worker processes
+    // so that a looping template is stopped and reported.
+    if let Some(bundle) = &bundle {
+        let pool = crate::render::worker_pool(2, Duration::from_secs(args.layout_time_limit))?;
+        diagnostics.extend(certflow_render::check_layouts(bundle, &RenderService::Pool(pool)));
+    }
+    let bundle = bundle.filter(|_| !diagnostics.has_errors());
     match args.format {
         Format::Human => {
             print!("{}", diagnostics.render_human());

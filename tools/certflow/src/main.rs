@@ -7,6 +7,7 @@ mod agent;
 mod check;
 mod doctypes;
 mod lint;
+mod render;
 mod schema;
 mod serve;
 
@@ -40,6 +41,11 @@ enum Command {
     Check(check::Args),
     /// Print the JSON Schema of a document type.
     Schema(schema::Args),
+    /// Lay out a document as PDF (check sheet, draft, certificate, overlay, A4).
+    Render(render::Args),
+    /// Serve render requests on stdin/stdout (used by serve, render and lint).
+    #[command(hide = true)]
+    RenderWorker,
     /// Run the server.
     Serve(serve::Args),
     /// Run the local card signer (E-Port client compatible WebSocket), or create a soft card.
@@ -53,6 +59,8 @@ fn main() -> ExitCode {
         Command::Doctypes(args) => doctypes::run(args),
         Command::Check(args) => check::run(args),
         Command::Schema(args) => schema::run(args),
+        Command::Render(args) => render::run(args),
+        Command::RenderWorker => render::worker(),
         Command::Serve(args) => serve::run(args),
         Command::Agent(args) => agent::run(args),
     };

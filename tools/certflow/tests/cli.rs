@@ -81,11 +81,15 @@ fn lint_names_file_line_and_column_in_a_broken_copy() {
 }
 
 #[test]
-fn doctypes_json_lists_the_nine_forms_and_the_reupload() {
+fn doctypes_json_lists_the_import_forms_and_the_export_formats() {
     let out = certflow(&["doctypes", "--json"]);
     assert_eq!(out.status.code(), Some(0));
     let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("JSON");
-    assert_eq!(list.len(), 10);
+    assert_eq!(list.iter().filter(|t| t["id"].as_str().unwrap().starts_with("import-")).count(), 10);
+    let formats: Vec<&str> = list.iter().filter_map(|t| t["format_code"].as_str()).collect();
+    for code in ["C1-1", "C2-1", "C2-2", "C3-1", "C5-1", "C7-1"] {
+        assert!(formats.contains(&code), "{code} is listed: {formats:?}");
+    }
     for t in &list {
         for key in ["id", "name_zh", "name_en", "workflow", "format_code"] {
             assert!(t.get(key).is_some(), "{key} missing in {t}");
@@ -152,4 +156,88 @@ fn parameter_tables_match_the_reference_data() {
         stdout(&out),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Pages and text of a PDF, as a reader extracts them.
+fn pdf_pages_and_text(path: &Path) -> (usize, String) {
+    let doc = lopdf::Document::load(path).expect("a readable PDF");
+    let pages: Vec<u32> = doc.get_pages().keys().copied().collect();
+    let text = doc.extract_text(&pages).expect("text");
+    (pages.len(), text.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+#[test]
+fn render_lays_out_every_variant_of_the_phytosanitary_certificate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for variant in ["check", "draft", "final", "overlay", "a4"] {
+        let out_file = dir.path().join(format!("{variant}.pdf"));
+        let out = certflow(&[
+            "render",
+            "export-c5-1",
+            "--sample",
+            "--variant",
+            variant,
+            "-o",
+            out_file.to_str().unwrap(),
+            "--issue-date",
+            "2026-11-25",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{variant}: {}", String::from_utf8_lossy(&out.stderr));
+        let (pages, text) = pdf_pages_and_text(&out_file);
+        assert_eq!(pages, 1, "{variant}");
+        // The data is on every variant.
+        assert!(text.contains("金乡县金晟农产品进出口有限公司") && text.contains("MALAYSIA"), "{variant}: {text}");
+        // Labels are printed except on the overlay for pre-printed stationery.
+        let labelled = text.contains("发货人名称及地址") && text.contains("Name and address of exporter");
+        assert_eq!(labelled, variant != "overlay", "{variant}: {text}");
+        // Marks are letter-spaced on the page.
+        let squashed: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        match variant {
+            "check" => assert!(squashed.contains("核对单"), "{text}"),
+            "draft" => assert!(squashed.contains("草稿") && squashed.contains("DRAFT"), "{text}"),
+            _ => assert!(!squashed.contains("草稿") && !squashed.contains("核对单"), "{variant}: {text}"),
+        }
+    }
+}
+
+#[test]
+fn render_refuses_a_variant_the_type_does_not_offer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out_file = dir.path().join("x.pdf");
+    let out =
+        certflow(&["render", "blank-application", "--sample", "--variant", "final", "-o", out_file.to_str().unwrap()]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("offers a4"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn lint_renders_templates_and_names_the_typ_line() {
+    let dir = bundle_copy();
+    let layout = dir.path().join("certificate-templates/export/c7-1.typ");
+    let text = std::fs::read_to_string(&layout).expect("the C7-1 layout");
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines.iter().position(|l| l.starts_with("#certificate(")).expect("the certificate call") + 1;
+    let broken = text.replacen("#certificate(", "#let oops = 1 + \"one\"\n#certificate(", 1);
+    std::fs::write(&layout, broken).expect("write");
+    let out = certflow(&["lint", "--bundle", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let expected = format!("certificate-templates/export/c7-1.typ:{at}:");
+    assert!(stdout(&out).contains(&expected), "{expected} in:\n{}", stdout(&out));
+    assert!(stdout(&out).contains("error[template.error]"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("rendering the sample of `export-c7-1`"), "{}", stdout(&out));
+}
+
+#[test]
+fn lint_stops_a_looping_template_and_reports_it() {
+    let dir = bundle_copy();
+    let layout = dir.path().join("certificate-templates/export/c2-2.typ");
+    let text = std::fs::read_to_string(&layout).expect("the C2-2 layout");
+    let looping = format!("{text}\n#for i in range(100000) {{ for j in range(100000) {{ }} }}\n");
+    std::fs::write(&layout, looping).expect("write");
+    let started = std::time::Instant::now();
+    let out = certflow(&["lint", "--layout-time-limit", "2", "--bundle", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("error[template.render]"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("export-c2-2"), "{}", stdout(&out));
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "stopped: {:?}", started.elapsed());
 }

@@ -1,0 +1,110 @@
+//! Rendering documents of a bundle: the job for a document in a variant,
+//! where it runs (in this process or in time-limited workers), and the
+//! check that every type's template renders its sample in every variant.
+
+use std::sync::{Arc, Mutex};
+
+use certflow_core::raw::Variant;
+use certflow_core::{CompiledBundle, Diagnostic, DocType};
+use serde_json::Value;
+
+use crate::isolated::RenderPool;
+use crate::{DocumentFacts, LayoutOptions, RenderError, RenderJob, Rendered, Renderer, TemplateSet, template_input};
+
+/// Where verification URLs point when no server address is configured.
+pub const DEFAULT_VERIFY_BASE: &str = "http://127.0.0.1:8080/verify";
+
+/// The job that lays out `data` of type `ty`; `None` when the type has no
+/// layout or does not offer the variant.
+pub fn job_for(
+    bundle: &CompiledBundle,
+    ty: &DocType,
+    data: &Value,
+    facts: &DocumentFacts,
+    options: &LayoutOptions,
+) -> Option<RenderJob> {
+    let layout = ty.layout.as_ref()?;
+    if !layout.variants.contains(&options.variant) {
+        return None;
+    }
+    Some(RenderJob { entry: layout.template.clone(), input: template_input(bundle, ty, data, facts, options) })
+}
+
+/// Every (type, variant, job) with which lint checks the layouts: each
+/// concrete type's sample in each variant it offers.
+pub fn sample_jobs(bundle: &CompiledBundle, issue_date: time::Date) -> Vec<(String, Variant, RenderJob)> {
+    let mut jobs = Vec::new();
+    for ty in bundle.doctypes.values() {
+        let (Some(layout), Some(sample)) = (&ty.layout, &ty.sample) else { continue };
+        for variant in &layout.variants {
+            let options = LayoutOptions::new(*variant, issue_date, format!("{DEFAULT_VERIFY_BASE}/{}-SAMPLE", ty.id));
+            if let Some(job) = job_for(bundle, ty, sample, &DocumentFacts::default(), &options) {
+                jobs.push((ty.id.clone(), *variant, job));
+            }
+        }
+    }
+    jobs
+}
+
+/// Renders every sample job; the problems found, each with a hint naming
+/// the type and variant. Types with a layout but no sample get a warning.
+pub fn check_layouts(bundle: &CompiledBundle, service: &RenderService) -> Vec<Diagnostic> {
+    let set = TemplateSet::from_bundle(bundle);
+    let today = time::OffsetDateTime::now_utc().date();
+    let mut out: Vec<Diagnostic> = Vec::new();
+    for ty in bundle.doctypes.values().filter(|t| t.layout.is_some() && t.sample.is_none()) {
+        out.push(Diagnostic::warning(
+            "layout.no-sample",
+            ty.origin.clone(),
+            format!("`{}` has a layout but no sample: its template is not checked", ty.id),
+        ));
+    }
+    for (doctype, variant, job) in sample_jobs(bundle, today) {
+        if let Err(e) = service.render(&set, &job) {
+            for mut d in e.diagnostics() {
+                d.hints.push(format!("rendering the sample of `{doctype}` as {variant}"));
+                if !out.contains(&d) {
+                    out.push(d);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Where renders run.
+#[derive(Debug, Clone)]
+pub enum RenderService {
+    /// In this process: fast, no time limit (tools and tests).
+    Local(Renderer),
+    /// In worker processes, each render under the pool's time limit.
+    Pool(RenderPool),
+}
+
+impl RenderService {
+    pub fn render(&self, set: &TemplateSet, job: &RenderJob) -> Result<Rendered, RenderError> {
+        match self {
+            RenderService::Local(renderer) => renderer.render(set, job),
+            RenderService::Pool(pool) => pool.render(set, job),
+        }
+    }
+}
+
+/// The template set of the bundle version last asked for, rebuilt when the
+/// version changes (sources stay parsed between renders).
+#[derive(Debug, Default)]
+pub struct TemplateCache(Mutex<Option<Arc<TemplateSet>>>);
+
+impl TemplateCache {
+    pub fn get(&self, bundle: &CompiledBundle) -> Arc<TemplateSet> {
+        let mut current = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match &*current {
+            Some(set) if set.hash == bundle.hash => set.clone(),
+            _ => {
+                let set = TemplateSet::from_bundle(bundle);
+                *current = Some(set.clone());
+                set
+            }
+        }
+    }
+}
