@@ -18,6 +18,7 @@ pub mod demo;
 mod error;
 mod formdata;
 mod pages;
+mod preview;
 mod sheets;
 mod state;
 mod uploads;
@@ -61,6 +62,7 @@ pub fn app(state: AppState) -> Router {
         .route("/documents/{id}", get(pages::view_document).post(pages::post_document))
         .route("/documents/{id}/edit", get(pages::edit_document))
         .route("/documents/{id}/to-sign", post(pages::to_sign_form))
+        .route("/documents/{id}/preview.pdf", get(preview::preview))
         .route("/documents/{id}/attachments", get(uploads::show).post(uploads::upload))
         .route("/attachments/{id}", get(uploads::download))
         .route("/doctypes/{doctype}/tables/{table}/template.xlsx", get(sheets::template))

@@ -315,7 +315,7 @@ fn list_row(bundle: &CompiledBundle, view: &ListView, doc: &Document, index: usi
     })
 }
 
-async fn load_document(state: &AppState, user: &CurrentUser, id: &str) -> Result<Document, AppError> {
+pub(crate) async fn load_document(state: &AppState, user: &CurrentUser, id: &str) -> Result<Document, AppError> {
     let enterprise = enterprise_of(user)?;
     let id = Uuid::parse_str(id).map_err(|_| AppError::not_found())?;
     Ok(state.store.get_document(enterprise, id).await?)
@@ -366,6 +366,7 @@ pub(crate) fn render_form(
             "params": formdata::params_context(&bundle, ty),
             "actions": actions,
             "read_only": read_only,
+            "preview": ty.layout.is_some(),
             "back": back,
             "flash": flash,
             "js_messages": {},

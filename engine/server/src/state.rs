@@ -48,6 +48,11 @@ pub struct ServerConfig {
     pub customs: CustomsConfig,
     /// The local signer the pages talk to (E-Port client compatible).
     pub signer_url: String,
+    /// Where certificate layouts are rendered: in this process, or in
+    /// time-limited worker processes (what `certflow serve` uses).
+    pub render: certflow_render::RenderService,
+    /// The address certificates' QR codes point to for verification.
+    pub public_url: String,
 }
 
 /// Where the E-Port client (and `certflow agent`) listens.
@@ -87,6 +92,8 @@ impl Default for ServerConfig {
             session_idle: time::Duration::hours(8),
             customs: CustomsConfig::default(),
             signer_url: DEFAULT_SIGNER_URL.to_owned(),
+            render: certflow_render::RenderService::Local(certflow_render::Renderer::default()),
+            public_url: "http://127.0.0.1:8080".to_owned(),
         }
     }
 }
@@ -97,6 +104,8 @@ pub struct AppState {
     pub store: Store,
     pub config: Arc<ServerConfig>,
     pub(crate) templates: Arc<minijinja::Environment<'static>>,
+    /// The certificate templates of the bundle version last rendered.
+    pub(crate) layouts: Arc<certflow_render::TemplateCache>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -108,6 +117,12 @@ impl std::fmt::Debug for AppState {
 impl AppState {
     pub fn new(bundle: CompiledBundle, store: Store, config: ServerConfig) -> Self {
         let templates = crate::web::templates(&config.signer_url);
-        Self { bundle: BundleHandle::new(bundle), store, config: Arc::new(config), templates }
+        Self {
+            bundle: BundleHandle::new(bundle),
+            store,
+            config: Arc::new(config),
+            templates,
+            layouts: Arc::new(certflow_render::TemplateCache::default()),
+        }
     }
 }

@@ -119,6 +119,11 @@ pub fn attachment_disposition(file_name: &str, fallback: &str) -> String {
     format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{}", encode_component(file_name))
 }
 
+/// `Content-Disposition` of a file shown in the browser (a PDF preview).
+pub fn inline_disposition(file_name: &str) -> String {
+    format!("inline; filename*=UTF-8''{}", encode_component(file_name))
+}
+
 /// A 303 to `to`; bytes a header cannot carry (Chinese in a flash message,
 /// spaces) are percent-encoded.
 pub fn redirect(to: &str) -> Response {

@@ -896,3 +896,43 @@ async fn demo_accounts_are_bound_to_soft_cards_the_agent_can_serve() {
     assert_eq!(certflow_sign::SoftCard::open(&again[0].dir).unwrap().cert_no(), first);
     assert_eq!(app.state.store.get_user_by_card(A_CARD).await.unwrap().cert_no.as_deref(), Some(first.as_str()));
 }
+
+#[tokio::test]
+async fn a_document_previews_as_pdf_for_its_own_enterprise_only() {
+    let app = test_app().await;
+    let session = app.login(A_CARD, "88888888").await;
+    let doc = app.a_document("import-supplement", "3").await;
+    let uri = format!("/documents/{}/preview.pdf", doc.id);
+    let pdf = app.get(&uri, &session).await;
+    assert_eq!(pdf.status, StatusCode::OK, "{}", pdf.body);
+    assert_eq!(pdf.headers[header::CONTENT_TYPE], "application/pdf");
+    assert!(pdf.headers[header::CONTENT_DISPOSITION].to_str().unwrap().starts_with("inline"));
+    // Read back: the sheet carries the form's labels and the document's data.
+    let bytes = app
+        .router
+        .clone()
+        .oneshot(Request::get(&uri).header(header::COOKIE, &session).body(Body::empty()).unwrap())
+        .await
+        .unwrap()
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes();
+    let read = lopdf::Document::load_mem(&bytes).expect("a PDF");
+    let pages: Vec<u32> = read.get_pages().keys().copied().collect();
+    let text: String = read.extract_text(&pages).unwrap().chars().filter(|c| !c.is_whitespace()).collect();
+    assert!(text.contains("报关单号"), "{text}");
+    assert!(text.contains(doc.data["decl_no"].as_str().unwrap()), "{text}");
+
+    // A variant the type does not offer, and another enterprise.
+    let bad = app.get(&format!("{uri}?variant=final"), &session).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("不支持的预览格式"), "{}", bad.body);
+    assert_eq!(app.get(&format!("{uri}?variant=check"), &session).await.status, StatusCode::OK);
+    let b = app.login(B_CARD, "88888888").await;
+    assert_eq!(app.get(&uri, &b).await.status, StatusCode::NOT_FOUND);
+    // The form links to it.
+    let form = app.get(&format!("/documents/{}/edit", doc.id), &session).await;
+    assert!(form.body.contains(&format!("/documents/{}/preview.pdf", doc.id)));
+}

@@ -41,6 +41,12 @@ pub struct Args {
     /// Do not run the customs simulator (an outside gateway posts receipts).
     #[arg(long)]
     no_customs_simulator: bool,
+    /// Certificate layouts rendered at once (each in a worker process).
+    #[arg(long, default_value = "2")]
+    render_workers: usize,
+    /// Seconds a certificate layout may take before it is stopped.
+    #[arg(long, default_value = "20")]
+    render_time_limit: u64,
     /// Bearer token an outside customs gateway uses to post receipts.
     #[arg(long, env = "CERTFLOW_GATEWAY_TOKEN")]
     gateway_token: Option<String>,
@@ -78,6 +84,11 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             gateway_token: args.gateway_token.clone(),
         },
         signer_url: args.signer_url.clone(),
+        render: certflow_render::RenderService::Pool(crate::render::worker_pool(
+            args.render_workers,
+            std::time::Duration::from_secs(args.render_time_limit),
+        )?),
+        public_url: format!("http://{}", args.listen),
         ..ServerConfig::default()
     };
     let state = AppState::new(bundle, store, config);
