@@ -1,7 +1,7 @@
 """Baseline for tools/bench/render.sh: the same template root compiled by
 Typst's Python binding (pip install typst, 0.15).
 
-    render_typst_py.py ROOT warm N     N compiles in this process: median, p95, peak memory
+    render_typst_py.py ROOT warm N     N compiles by one typst.Compiler (fonts loaded once): median, p95, peak memory
     render_typst_py.py ROOT fresh N    N compiles, each in a fresh Python process
 """
 import resource
@@ -17,8 +17,15 @@ entry = open(f"{root}/entry.txt").read().strip()
 fonts = ["/usr/share/fonts"]
 
 
+compiler = None
+
+
 def compile_once():
-    return typst.compile(f"{root}/{entry}", root=root, font_paths=fonts, ignore_system_fonts=True)
+    # One Compiler keeps its fonts and caches between compiles, as certflow's renderer does.
+    global compiler
+    if compiler is None:
+        compiler = typst.Compiler(f"{root}/{entry}", root=root, font_paths=fonts, ignore_system_fonts=True)
+    return compiler.compile()
 
 
 def pct(xs, p):

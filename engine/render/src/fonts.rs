@@ -12,6 +12,8 @@ use typst::utils::LazyHash;
 
 /// Where fonts are searched besides the embedded ones, in this order.
 const SYSTEM_FONT_DIRS: &[&str] = &["/usr/share/fonts", "/usr/local/share/fonts"];
+/// The Chinese families the shipped layouts use (Debian `fonts-noto-cjk`).
+pub const CJK_FAMILIES: [&str; 2] = ["Noto Serif CJK SC", "Noto Sans CJK SC"];
 /// Extra font directories, `:`-separated.
 pub const FONT_PATH_ENV: &str = "CERTFLOW_FONT_PATHS";
 

@@ -2,6 +2,8 @@
 //! template error with its line; a runaway template stopped by the time
 //! limit while the next render still works.
 
+mod common;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -148,21 +150,6 @@ fn workers_render_in_parallel_and_agree_with_in_process_renders() {
 fn the_qr_code_decodes_to_the_verification_url() {
     let set = fixture_set();
     let laid_out = Renderer::default().layout(&set, &job("sheet.typ", 1)).expect("lays out");
-    let options = typst_render::RenderOptions { pixel_per_pt: 3.0.into(), ..Default::default() };
-    let pixmap = typst_render::render(&laid_out.document.pages()[0], &options);
-    let (w, h) = (pixmap.width() as usize, pixmap.height() as usize);
-    let data = pixmap.data();
-    let mut image = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| {
-        let i = (y * w + x) * 4;
-        // Premultiplied RGBA over white.
-        let alpha = u16::from(data[i + 3]);
-        (u16::from(data[i]) + 255 - alpha).min(255) as u8
-    });
-    let grids = image.detect_grids();
-    assert_eq!(grids.len(), 1, "one QR code on the page");
-    let (_, content) = grids[0].decode().expect("it decodes");
-    assert_eq!(content, "https://certflow.example/verify/520000226000123");
-    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
-    let _ = std::fs::create_dir_all(&shots);
-    let _ = pixmap.save_png(shots.join("render-fixture-sheet.png"));
+    let found = common::scan_qr_codes(&laid_out.document.pages()[0], "render-fixture-sheet");
+    assert_eq!(found, vec!["https://certflow.example/verify/520000226000123".to_owned()]);
 }

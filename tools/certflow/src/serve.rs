@@ -91,6 +91,15 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         public_url: format!("http://{}", args.listen),
         ..ServerConfig::default()
     };
+    let fonts = certflow_render::Fonts::shared();
+    for family in certflow_render::fonts::CJK_FAMILIES {
+        if !fonts.has_family(family) {
+            tracing::warn!(
+                "font {family:?} is not installed: certificate layouts will fail until it is \
+                 (apt-get install fonts-noto-cjk, or set CERTFLOW_FONT_PATHS)"
+            );
+        }
+    }
     let state = AppState::new(bundle, store, config);
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
