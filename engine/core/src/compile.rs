@@ -10,8 +10,8 @@ use sha2::{Digest, Sha256};
 
 use crate::diag::{Diagnostic, Diagnostics, SourceSpan, display_path};
 use crate::model::{
-    CompiledBundle, DocType, Field, Format, Layout, Lookup, NumberingScheme, ParamRow, ParamTable, Section, SourceFile,
-    Table,
+    AllowedBy, Children, CompiledBundle, DocType, Field, Format, Layout, Lookup, NumberingScheme, ParamRow, ParamTable,
+    Pick, Section, SourceFile, Table,
 };
 use crate::raw::{
     FieldClass, FieldType, RawDefinition, RawDocType, RawField, RawNumbering, RawParamTable, RawSection, RawTable,
@@ -443,7 +443,11 @@ impl Compiler<'_> {
                                 format!("guard `{}` needs the workflow's `rules:` file", g.value),
                             );
                         }
-                        Some(r) if rules.has_script(&r.value) && !rules.has_function(&r.value, &g.value, 1) => {
+                        Some(r)
+                            if rules.has_script(&r.value)
+                                && !rules.has_function(&r.value, &g.value, 1)
+                                && !rules.has_function(&r.value, &g.value, 2) =>
+                        {
                             self.error(
                                 "ref.unknown-guard",
                                 at(file, g),
@@ -464,6 +468,9 @@ impl Compiler<'_> {
                         steps,
                         done: a.done.clone(),
                         refused: a.refused.clone(),
+                        confirm: a.confirm.clone(),
+                        via_parent: a.via_parent,
+                        fields: a.fields.iter().map(|f| f.value.clone()).collect(),
                     },
                 );
             }
@@ -483,6 +490,8 @@ impl Compiler<'_> {
                         label: r.label.clone(),
                         from: r.from.iter().map(|s| s.value.clone()).collect(),
                         to: r.to.value.clone(),
+                        simulator: r.simulator,
+                        number: r.number.clone(),
                     },
                 );
             }
@@ -554,7 +563,7 @@ impl Compiler<'_> {
                 let c = &c.value;
                 kinds.insert(c.id.clone(), c.kind);
                 let options = match c.kind {
-                    CriterionKind::BusinessNo => Vec::new(),
+                    CriterionKind::BusinessNo | CriterionKind::UnifiedNo => Vec::new(),
                     CriterionKind::Status => {
                         let mut states: Vec<Choice> = Vec::new();
                         for w in &wf_ids {
@@ -652,6 +661,18 @@ impl Compiler<'_> {
             {
                 self.error("listview.date", at(file, &raw.id), "the default date range is longer than the maximum");
             }
+            let mut create = Vec::new();
+            for c in &raw.create {
+                if listed.contains(&c.value) {
+                    create.push(c.value.clone());
+                } else {
+                    self.error(
+                        "listview.create",
+                        at(file, c),
+                        format!("the list offers to create `{}`, which is not a type it lists", c.value),
+                    );
+                }
+            }
             out.insert(
                 raw.id.value.clone(),
                 ListView {
@@ -664,9 +685,12 @@ impl Compiler<'_> {
                     columns,
                     row_actions,
                     view_refused: raw.view_refused.clone(),
+                    create,
+                    order: raw.order.unwrap_or(100),
                 },
             );
         }
+        out.sort_by(|_, a, _, b| a.order.cmp(&b.order).then_with(|| a.id.cmp(&b.id)));
         out
     }
 
@@ -700,6 +724,7 @@ impl Compiler<'_> {
                 doctypes.insert(id.clone(), Arc::new(ty));
             }
         }
+        self.check_links(&doctypes, rules);
         (doctypes, bases)
     }
 
@@ -871,6 +896,10 @@ impl Compiler<'_> {
         merged.overlay(raw, file);
         for r in &raw.remove {
             let found = merged.fields.shift_remove(&r.value).is_some() | merged.tables.shift_remove(&r.value).is_some();
+            // An inherited lookup no longer fills what the format removed.
+            for (_, lookup) in merged.lookups.values_mut() {
+                lookup.fill.shift_remove(&r.value);
+            }
             if !found {
                 self.error(
                     "doctype.remove-unknown",
@@ -897,7 +926,7 @@ impl Compiler<'_> {
             self.error("doctype.no-name", id_span, format!("document type `{id}` has no `name`"));
             return None;
         };
-        if !raw.is_abstract && m.workflow.is_none() {
+        if !raw.is_abstract && m.workflow.is_none() && m.record_key.is_none() {
             self.warn(
                 "doctype.no-workflow",
                 id_span.clone(),
@@ -942,6 +971,7 @@ impl Compiler<'_> {
             if t.max_rows.is_some_and(|max| max < min_rows) {
                 self.error("table.rows", id_span.clone(), format!("table `{tid}`: max_rows is below min_rows"));
             }
+            let pick = t.pick.as_ref().map(|(pfile, p)| self.build_pick(tid, pfile, p, &tfields, &m));
             tables.insert(
                 tid.clone(),
                 Table {
@@ -952,12 +982,13 @@ impl Compiler<'_> {
                     excel_import: t.excel_import.unwrap_or(false),
                     hint: t.hint.clone(),
                     fields: tfields,
+                    pick,
                 },
             );
         }
         let sections = self.build_sections(&id, &m, &fields, &tables, file, &id_span);
         let mut lookups = IndexMap::new();
-        for (lid, l) in &m.lookups {
+        for (lid, (lfile, l)) in &m.lookups {
             for (target, from) in &l.fill {
                 if !fields.contains_key(target) && !tables.contains_key(target) {
                     self.error(
@@ -981,9 +1012,48 @@ impl Compiler<'_> {
                     source: l.source.clone(),
                     key: l.key.value.clone(),
                     fill: l.fill.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect(),
+                    guard: self.lookup_guard(lid, lfile, l),
                 },
             );
         }
+        let record_key = m.record_key.as_ref().map(|(kfile, key)| {
+            if !fields.contains_key(&key.value) {
+                self.error(
+                    "doctype.unknown-record-key",
+                    at(kfile, key),
+                    format!("`{id}` is keyed by `{}`, which is not one of its fields", key.value),
+                );
+            }
+            key.value.clone()
+        });
+        let mut from_party = IndexMap::new();
+        for (target, (pfile, source)) in &m.from_party {
+            if !fields.contains_key(target) {
+                self.error(
+                    "doctype.unknown-field",
+                    at(pfile, source),
+                    format!("`from_party` fills `{target}`, which is not a field of `{id}`"),
+                );
+            }
+            if !["code", "credit_code", "name_zh", "name_en"].contains(&source.value.as_str()) {
+                self.error(
+                    "doctype.from-party",
+                    at(pfile, source),
+                    format!(
+                        "`{}` is not something known of an enterprise: use code, credit_code, name_zh or name_en",
+                        source.value
+                    ),
+                );
+            }
+            from_party.insert(target.clone(), source.value.clone());
+        }
+        let children = m
+            .children
+            .iter()
+            .map(|(cid, (cfile, c))| {
+                (cid.clone(), self.build_children(&id, cid, cfile, c, &fields, &lookups, workflows))
+            })
+            .collect();
         if !ok {
             return None;
         }
@@ -1017,10 +1087,238 @@ impl Compiler<'_> {
             lookups,
             rules: m.rules.iter().map(|r| r.value.clone()).collect(),
             layout,
+            record_key,
+            from_party,
+            children,
             sample,
             origin: SourceSpan::new(file, id_span.line, id_span.column),
             schemas: DocSchemas { draft, submit, submit_json },
         })
+    }
+
+    /// A table's `pick`: its lookup must be the type's, the fields it fills
+    /// and bounds the table's.
+    fn build_pick(
+        &mut self,
+        table: &str,
+        file: &str,
+        p: &S<crate::raw::RawPick>,
+        fields: &IndexMap<String, Field>,
+        m: &Merged,
+    ) -> Pick {
+        let span = at(file, p);
+        let raw = &p.value;
+        if !m.lookups.contains_key(&raw.lookup.value) {
+            self.error(
+                "pick.unknown-lookup",
+                at(file, &raw.lookup),
+                format!("table `{table}` picks from lookup `{}`, which the type does not declare", raw.lookup.value),
+            );
+        }
+        for name in std::iter::once(raw.into.value.as_str())
+            .chain(raw.fill.keys().map(String::as_str))
+            .chain(raw.not_exceeding.keys().map(String::as_str))
+        {
+            if !fields.contains_key(name) {
+                self.error(
+                    "pick.unknown-field",
+                    span.clone(),
+                    format!("table `{table}` picks into `{name}`, which is not one of its fields"),
+                );
+            }
+        }
+        Pick {
+            lookup: raw.lookup.value.clone(),
+            rows: raw.rows.value.clone(),
+            key: raw.key.value.clone(),
+            into: raw.into.value.clone(),
+            fill: raw.fill.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect(),
+            not_exceeding: raw.not_exceeding.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect(),
+            only_listed: raw.only_listed,
+        }
+    }
+
+    /// A lookup's guard: `rules` and `guard` come together.
+    fn lookup_guard(&mut self, lid: &str, file: &str, l: &crate::raw::RawLookup) -> Option<(String, String)> {
+        match (&l.rules, &l.guard) {
+            (Some(r), Some(g)) => Some((r.value.clone(), g.value.clone())),
+            (None, None) => None,
+            (Some(s), None) | (None, Some(s)) => {
+                self.error(
+                    "lookup.guard",
+                    at(file, s),
+                    format!("lookup `{lid}`: `rules` (the file) and `guard` (the function) go together"),
+                );
+                None
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build_children(
+        &mut self,
+        id: &str,
+        cid: &str,
+        file: &str,
+        c: &S<crate::raw::RawChildren>,
+        fields: &IndexMap<String, Field>,
+        lookups: &IndexMap<String, Lookup>,
+        workflows: &IndexMap<String, Workflow>,
+    ) -> Children {
+        let raw = &c.value;
+        if !workflows.contains_key(&raw.workflow.value) {
+            self.error(
+                "ref.unknown-workflow",
+                at(file, &raw.workflow),
+                format!(
+                    "children `{cid}` of `{id}` are the types of workflow `{}`, which does not exist",
+                    raw.workflow.value
+                ),
+            );
+        }
+        for (target, from) in &raw.fill {
+            if !fields.contains_key(&from.value) {
+                self.error(
+                    "children.unknown-field",
+                    at(file, from),
+                    format!(
+                        "children `{cid}` copy `{}` into `{target}`, but `{id}` has no field `{}`",
+                        from.value, from.value
+                    ),
+                );
+            }
+        }
+        let allowed_by = raw.allowed_by.as_ref().map(|a| {
+            if !lookups.contains_key(&a.lookup.value) {
+                self.error(
+                    "children.unknown-lookup",
+                    at(file, &a.lookup),
+                    format!(
+                        "children `{cid}` are allowed by lookup `{}`, which `{id}` does not declare",
+                        a.lookup.value
+                    ),
+                );
+            }
+            AllowedBy {
+                lookup: a.lookup.value.clone(),
+                rows: a.rows.value.clone(),
+                field: a.field.value.clone(),
+                fill: a.fill.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect(),
+            }
+        });
+        Children {
+            id: cid.to_owned(),
+            label: raw.label.clone(),
+            workflow: raw.workflow.value.clone(),
+            allowed_by,
+            fill: raw.fill.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect(),
+            max: raw.max,
+            similar: raw.similar.iter().map(|s| s.value.clone()).collect(),
+        }
+    }
+
+    /// Checks between types once all are built: a lookup's source type has
+    /// what the lookup reads, a guard function exists, a child slot's types
+    /// have the fields the parent fills.
+    fn check_links(&mut self, doctypes: &IndexMap<String, Arc<DocType>>, rules: &RuleHost) {
+        for ty in doctypes.values() {
+            let span = ty.origin.clone();
+            for l in ty.lookups.values() {
+                if let Some(source) = doctypes.get(&l.source) {
+                    for from in l.fill.values() {
+                        let head = from.split('.').next().unwrap_or_default();
+                        if !source.fields.contains_key(head) && !source.tables.contains_key(head) {
+                            self.error(
+                                "lookup.unknown-source-field",
+                                span.clone(),
+                                format!(
+                                    "lookup `{}` of `{}` reads `{from}`, which records of `{}` do not have",
+                                    l.id, ty.id, source.id
+                                ),
+                            );
+                        }
+                    }
+                }
+                if let Some((file, function)) = &l.guard
+                    && !rules.has_function(file, function, 2)
+                {
+                    self.error(
+                        "lookup.unknown-guard",
+                        span.clone(),
+                        format!("lookup `{}` of `{}` is guarded by `{function}(record, party)`, which rules/{file} does not define", l.id, ty.id),
+                    );
+                }
+            }
+            // What a pick or a child slot reads of a record must be in the
+            // record's type.
+            let record_table = |lookup: &str, rows: &str| {
+                let source = ty.lookups.get(lookup).and_then(|l| doctypes.get(&l.source))?;
+                Some((source.id.clone(), source.tables.get(rows).map(|t| t.fields.keys().cloned().collect::<Vec<_>>())))
+            };
+            let mut reads: Vec<(String, String, Vec<String>)> = Vec::new();
+            for t in ty.tables.values() {
+                if let Some(p) = &t.pick {
+                    let mut names = vec![p.key.clone()];
+                    names.extend(p.fill.values().cloned());
+                    names.extend(p.not_exceeding.values().cloned());
+                    reads.push((p.lookup.clone(), p.rows.clone(), names));
+                }
+            }
+            for c in ty.children.values() {
+                if let Some(a) = &c.allowed_by {
+                    let mut names = vec![a.field.clone()];
+                    names.extend(a.fill.values().cloned());
+                    reads.push((a.lookup.clone(), a.rows.clone(), names));
+                }
+            }
+            for (lookup, rows, names) in reads {
+                match record_table(&lookup, &rows) {
+                    Some((source, None)) => {
+                        self.error(
+                            "lookup.unknown-source-table",
+                            span.clone(),
+                            format!("`{}` reads the list `{rows}` of lookup `{lookup}`, which records of `{source}` do not have", ty.id),
+                        );
+                    }
+                    Some((source, Some(fields))) => {
+                        for name in names.iter().filter(|n| !fields.contains(n)) {
+                            self.error(
+                                "lookup.unknown-source-field",
+                                span.clone(),
+                                format!("`{}` reads `{rows}/{name}` of lookup `{lookup}`, which records of `{source}` do not have", ty.id),
+                            );
+                        }
+                    }
+                    None => {}
+                }
+            }
+            for c in ty.children.values() {
+                let mut any = false;
+                for child in doctypes.values().filter(|t| t.workflow.as_deref() == Some(c.workflow.as_str())) {
+                    any = true;
+                    let fills = c.fill.keys().chain(c.allowed_by.iter().flat_map(|a| a.fill.keys()));
+                    for target in fills {
+                        if !child.fields.contains_key(target) {
+                            self.error(
+                                "children.unknown-field",
+                                span.clone(),
+                                format!(
+                                    "children `{}` of `{}` fill `{target}`, which `{}` does not have",
+                                    c.id, ty.id, child.id
+                                ),
+                            );
+                        }
+                    }
+                }
+                if !any {
+                    self.warn(
+                        "children.none",
+                        span.clone(),
+                        format!("children `{}` of `{}`: no document type is governed by `{}`", c.id, ty.id, c.workflow),
+                    );
+                }
+            }
+        }
     }
 
     /// The layout of a concrete type: its template must exist, the statuses
@@ -1244,6 +1542,7 @@ struct MergedTable {
     excel_import: Option<bool>,
     hint: Option<Text>,
     fields: IndexMap<String, Located<RawField>>,
+    pick: Option<(String, S<crate::raw::RawPick>)>,
 }
 
 /// A type with its bases folded in.
@@ -1261,8 +1560,11 @@ struct Merged {
     fields: IndexMap<String, Located<RawField>>,
     tables: IndexMap<String, MergedTable>,
     attachments: IndexMap<String, S<crate::raw::RawAttachment>>,
-    lookups: IndexMap<String, crate::raw::RawLookup>,
+    lookups: IndexMap<String, (String, crate::raw::RawLookup)>,
     layout: MergedLayout,
+    record_key: Option<(String, S<String>)>,
+    from_party: IndexMap<String, (String, S<String>)>,
+    children: IndexMap<String, (String, S<crate::raw::RawChildren>)>,
 }
 
 /// Statuses shown in each variant, as written.
@@ -1334,7 +1636,16 @@ impl Merged {
             self.attachments.clone_from(att);
         }
         if let Some(lookups) = &raw.lookups {
-            self.lookups = lookups.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect();
+            self.lookups = lookups.iter().map(|(k, v)| (k.clone(), (file.to_owned(), v.value.clone()))).collect();
+        }
+        if let Some(from_party) = &raw.from_party {
+            self.from_party = from_party.iter().map(|(k, v)| (k.clone(), (file.to_owned(), v.clone()))).collect();
+        }
+        if let Some(key) = &raw.record_key {
+            self.record_key = Some((file.to_owned(), key.clone()));
+        }
+        if let Some(children) = &raw.children {
+            self.children = children.iter().map(|(k, v)| (k.clone(), (file.to_owned(), v.clone()))).collect();
         }
         if let Some(layout) = &raw.layout {
             self.layout.overlay(layout, file);
@@ -1347,6 +1658,9 @@ fn overlay_table(target: &mut MergedTable, t: &RawTable, file: &str) {
         ($($f:ident),*) => { $( if t.$f.is_some() { target.$f.clone_from(&t.$f); } )* };
     }
     take!(label, min_rows, max_rows, excel_import, hint);
+    if let Some(pick) = &t.pick {
+        target.pick = Some((file.to_owned(), pick.clone()));
+    }
     overlay_fields(&mut target.fields, &t.fields, file);
     for r in &t.remove {
         target.fields.shift_remove(&r.value);

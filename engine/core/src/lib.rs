@@ -18,6 +18,7 @@ pub mod diag;
 pub mod listview;
 pub mod model;
 pub mod raw;
+pub mod records;
 pub mod rules;
 pub mod schema;
 pub mod validate;

@@ -21,6 +21,10 @@ pub struct ListView {
     pub columns: Vec<RawColumn>,
     pub row_actions: Vec<RowAction>,
     pub view_refused: Option<RawViewRefused>,
+    /// Types the list page offers to create.
+    pub create: Vec<String>,
+    /// Place in the menu.
+    pub order: i32,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -70,6 +70,40 @@ pub struct Table {
     pub excel_import: bool,
     pub hint: Option<Text>,
     pub fields: IndexMap<String, Field>,
+    /// Lines picked from a looked-up record, when they are.
+    pub pick: Option<Pick>,
+}
+
+/// Lines picked from a list of a looked-up record (see [`crate::raw::RawPick`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct Pick {
+    pub lookup: String,
+    pub rows: String,
+    pub key: String,
+    pub into: String,
+    pub fill: IndexMap<String, String>,
+    pub not_exceeding: IndexMap<String, String>,
+    pub only_listed: bool,
+}
+
+/// Documents made inside a document (see [`crate::raw::RawChildren`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct Children {
+    pub id: String,
+    pub label: Text,
+    pub workflow: String,
+    pub allowed_by: Option<AllowedBy>,
+    pub fill: IndexMap<String, String>,
+    pub max: Option<u32>,
+    pub similar: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AllowedBy {
+    pub lookup: String,
+    pub rows: String,
+    pub field: String,
+    pub fill: IndexMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -78,6 +112,37 @@ pub struct Section {
     pub label: Text,
     pub fields: Vec<String>,
     pub table: Option<String>,
+}
+
+impl Pick {
+    /// The line a picked record row becomes: the key and the filled fields.
+    pub fn line_from(&self, row: &serde_json::Value) -> serde_json::Value {
+        let mut line = serde_json::Map::new();
+        if let Some(key) = row.get(&self.key) {
+            line.insert(self.into.clone(), key.clone());
+        }
+        for (target, from) in &self.fill {
+            if let Some(v) = row.get(from).filter(|v| !v.is_null()) {
+                line.insert(target.clone(), v.clone());
+            }
+        }
+        serde_json::Value::Object(line)
+    }
+}
+
+impl Lookup {
+    /// The fields and tables a record fills, by the declared mapping
+    /// (`a.b` reads a nested value).
+    pub fn filled_from(&self, record: &serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+        let mut out = serde_json::Map::new();
+        for (target, from) in &self.fill {
+            let value = from.split('.').try_fold(record, |v, k| v.get(k));
+            if let Some(v) = value.filter(|v| !v.is_null()) {
+                out.insert(target.clone(), v.clone());
+            }
+        }
+        out
+    }
 }
 
 pub type AttachmentSlot = RawAttachment;
@@ -90,6 +155,8 @@ pub struct Lookup {
     pub key: String,
     /// Target field or table → the lookup record's key.
     pub fill: IndexMap<String, String>,
+    /// `(rule file, function)` deciding who may use a record.
+    pub guard: Option<(String, String)>,
 }
 
 /// How a type is laid out (see [`crate::raw::Variant`]).
@@ -131,6 +198,12 @@ pub struct DocType {
     pub rules: Vec<String>,
     /// How it is laid out on paper, when it is.
     pub layout: Option<Layout>,
+    /// For a type describing records of an outside system: the key field.
+    pub record_key: Option<String>,
+    /// Documents made inside documents of this type.
+    pub children: IndexMap<String, Children>,
+    /// Field → what of the signed-in enterprise fills it on creation.
+    pub from_party: IndexMap<String, String>,
     #[serde(skip)]
     pub sample: Option<serde_json::Value>,
     #[serde(skip)]
@@ -264,6 +337,26 @@ impl CompiledBundle {
 
     pub fn param(&self, id: &str) -> Option<&ParamTable> {
         self.params.get(id)
+    }
+
+    /// Whether `party` (the signed-in enterprise: `{code, credit_code,
+    /// name_zh}`) may use a looked-up record, by the lookup's guard.
+    pub fn lookup_allows(
+        &self,
+        lookup: &Lookup,
+        record: &serde_json::Value,
+        party: &serde_json::Value,
+    ) -> crate::rules::GuardDecision {
+        match &lookup.guard {
+            Some((file, function)) => self.rules.guard_with(file, function, &[record.clone(), party.clone()]),
+            None => crate::rules::GuardDecision::Allow,
+        }
+    }
+
+    /// The concrete types governed by `workflow` (the types a child slot
+    /// offers).
+    pub fn doctypes_of_workflow<'a>(&'a self, workflow: &'a str) -> impl Iterator<Item = &'a Arc<DocType>> + 'a {
+        self.doctypes.values().filter(move |t| t.workflow.as_deref() == Some(workflow))
     }
 
     /// The document types as `certflow doctypes --json` and

@@ -103,6 +103,17 @@ pub struct RawState {
 #[serde(deny_unknown_fields)]
 pub struct RawAction {
     pub label: Text,
+    /// The question the page asks before the action (是否确认提交).
+    #[serde(default)]
+    pub confirm: Option<Text>,
+    /// Only run through the parent's `children` step, never on its own (a
+    /// certificate is submitted with its application).
+    #[serde(default)]
+    pub via_parent: bool,
+    /// Fields the user may change with this action in a state where the
+    /// document is otherwise read-only (企业确认意见 when answering a draft).
+    #[serde(default)]
+    pub fields: Vec<S<String>>,
     pub from: Vec<S<String>>,
     pub to: S<String>,
     #[serde(default)]
@@ -121,6 +132,32 @@ pub struct RawReceipt {
     pub label: Text,
     pub from: Vec<S<String>>,
     pub to: S<String>,
+    /// How the built-in customs simulator uses this receipt: `pass` (the
+    /// answer it gives), `fail` (what it answers at its failure rate).
+    #[serde(default)]
+    pub simulator: Option<SimulatorRole>,
+    /// The receipt carries the number customs gives the document.
+    #[serde(default)]
+    pub number: Option<RawReceiptNumber>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SimulatorRole {
+    Pass,
+    Fail,
+}
+
+/// The number a receipt brings (申请单海关编号, 证书编号).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReceiptNumber {
+    /// How the simulator makes one: `{data.FIELD}`, `{category}`,
+    /// `{unified_no}`, `{time}` (yyyyMMddHHmmss, China time) and text.
+    pub template: String,
+    /// A data field that also receives the number (证书编号 on the form).
+    #[serde(default)]
+    pub field: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -157,8 +194,54 @@ pub struct RawDocType {
     pub lookups: Option<IndexMap<String, S<RawLookup>>>,
     #[serde(default)]
     pub layout: Option<RawLayout>,
+    /// For a type describing records of an outside system (the e-ledger):
+    /// the field whose value keys a record.
+    #[serde(default)]
+    pub record_key: Option<S<String>>,
+    /// Documents made inside this one (an application's certificates).
+    #[serde(default)]
+    pub children: Option<IndexMap<String, S<RawChildren>>>,
+    /// Fields filled from the signed-in enterprise when a document is made:
+    /// field → `code`, `credit_code`, `name_zh` or `name_en` (申报单位 from the card).
+    #[serde(default)]
+    pub from_party: Option<IndexMap<String, S<String>>>,
     #[serde(default)]
     pub remove: Vec<S<String>>,
+}
+
+/// Which documents can be made inside a document, and what they inherit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChildren {
+    pub label: Text,
+    /// The child types: every concrete type governed by this workflow.
+    pub workflow: S<String>,
+    /// Only types whose category code appears in a list of the parent's
+    /// looked-up record (the certificates the e-ledger asks for).
+    #[serde(default)]
+    pub allowed_by: Option<RawAllowedBy>,
+    /// Child field ← parent field, copied when the child is made.
+    #[serde(default)]
+    pub fill: IndexMap<String, S<String>>,
+    #[serde(default)]
+    pub max: Option<u32>,
+    /// Fields and tables taken from an earlier document of the same type
+    /// when a child is made "by a similar number" (相似检验检疫编号录入).
+    #[serde(default)]
+    pub similar: Vec<S<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAllowedBy {
+    /// A lookup of the parent type.
+    pub lookup: S<String>,
+    /// The record's list, and the field of its rows holding category codes.
+    pub rows: S<String>,
+    pub field: S<String>,
+    /// Child field ← field of the matching row (正本/副本数量).
+    #[serde(default)]
+    pub fill: IndexMap<String, S<String>>,
 }
 
 /// How a type is laid out on paper; each property overrides the base's.
@@ -316,8 +399,33 @@ pub struct RawTable {
     pub hint: Option<Text>,
     #[serde(default)]
     pub fields: IndexMap<String, S<RawField>>,
+    /// Lines are picked from a list of a looked-up record.
+    #[serde(default)]
+    pub pick: Option<S<RawPick>>,
     #[serde(default)]
     pub remove: Vec<S<String>>,
+}
+
+/// Lines picked from a looked-up record's list (goods of the e-ledger).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPick {
+    /// A lookup of the type.
+    pub lookup: S<String>,
+    /// The record's list the lines come from.
+    pub rows: S<String>,
+    /// The record row's identifying field, kept in the line's field `into`.
+    pub key: S<String>,
+    pub into: S<String>,
+    /// Line field ← record row field, copied when a row is picked.
+    #[serde(default)]
+    pub fill: IndexMap<String, S<String>>,
+    /// Line field ← record row field it must not exceed (申请数量 ≤ 底账数量).
+    #[serde(default)]
+    pub not_exceeding: IndexMap<String, S<String>>,
+    /// Whether every line must come from the record (no goods outside the ledger).
+    #[serde(default)]
+    pub only_listed: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -348,6 +456,12 @@ pub struct RawLookup {
     pub key: S<String>,
     #[serde(default)]
     pub fill: IndexMap<String, S<String>>,
+    /// A rule file under rules/ holding `guard`.
+    #[serde(default)]
+    pub rules: Option<S<String>>,
+    /// `fn name(record, party)` → true, or the refusal: who may use a record.
+    #[serde(default)]
+    pub guard: Option<S<String>>,
 }
 
 /// A query page over documents (单据补传及数据补录, 出境证书查询, …).
@@ -370,6 +484,12 @@ pub struct RawListView {
     /// Opening a document from the list is refused in these states.
     #[serde(default)]
     pub view_refused: Option<RawViewRefused>,
+    /// Types the list offers to create (新增); each must be listed by it.
+    #[serde(default)]
+    pub create: Vec<S<String>>,
+    /// Place in the menu: lower first, then by id (default 100).
+    #[serde(default)]
+    pub order: Option<i32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -395,6 +515,8 @@ pub struct RawDateCriterion {
 pub enum CriterionKind {
     /// Exact match on the document's business number.
     BusinessNo,
+    /// Exact match on the document's unified number (申请单统一编号).
+    UnifiedNo,
     /// One of the workflows' states, or all.
     Status,
     /// One of the listed options, each standing for some document types.

@@ -116,6 +116,7 @@ fn declared_scope() -> Scope<'static> {
     // Declared as variables, not constants: the optimiser would otherwise
     // fold these placeholder values into the compiled scripts.
     scope.push_dynamic("doc", Dynamic::UNIT);
+    scope.push_dynamic("lookups", Dynamic::UNIT);
     scope.push("mode", ImmutableString::from("submit"));
     scope.push("report", Report::default());
     scope
@@ -185,8 +186,9 @@ impl RuleHost {
                 .is_some_and(|ast| ast.iter_functions().any(|f| f.name == name && f.params.len() == arity))
     }
 
-    /// Runs the rule files in order on a document.
-    pub fn run(&self, files: &[String], doc: &Value, mode: Mode) -> RuleOutcome {
+    /// Runs the rule files in order on a document; `lookups` are the records
+    /// it was filled from (`()` in scripts when there are none).
+    pub fn run(&self, files: &[String], doc: &Value, mode: Mode, lookups: &Value) -> RuleOutcome {
         let mut outcome = RuleOutcome::default();
         if files.is_empty() {
             return outcome;
@@ -198,11 +200,17 @@ impl RuleHost {
                 return outcome;
             }
         };
+        let lookups = if lookups.is_null() {
+            Dynamic::UNIT
+        } else {
+            rhai::serde::to_dynamic(lookups).unwrap_or(Dynamic::UNIT).into_shared()
+        };
         for file in files {
             let Some(ast) = self.scripts.get(file) else { continue };
             let report = Report::default();
             let mut scope = Scope::new();
             scope.push_constant_dynamic("doc", doc.clone());
+            scope.push_constant_dynamic("lookups", lookups.clone());
             scope.push_constant("mode", ImmutableString::from(mode.as_str()));
             scope.push_constant("report", report.clone());
             let result = self.with_deadline(|| self.engine.run_ast_with_scope(&mut scope, ast));
@@ -219,15 +227,25 @@ impl RuleHost {
     /// Calls a guard: `fn name(doc)` returning `true`, or a refusal as a
     /// string (Chinese) or a map `#{zh: …, en: …}`.
     pub fn guard(&self, script: &str, name: &str, doc: &Value) -> GuardDecision {
+        self.guard_with(script, name, std::slice::from_ref(doc))
+    }
+
+    /// Calls a guard with several arguments (a lookup's `fn name(record,
+    /// party)`); the answer as for [`Self::guard`].
+    pub fn guard_with(&self, script: &str, name: &str, args: &[Value]) -> GuardDecision {
         let Some(ast) = self.scripts.get(script) else {
             return GuardDecision::Refuse {
                 zh: format!("规则文件 {script} 不存在"),
                 en: format!("rule file {script} does not exist"),
             };
         };
-        let doc = rhai::serde::to_dynamic(doc).unwrap_or(Dynamic::UNIT);
+        let args: Vec<Dynamic> = args.iter().map(|a| rhai::serde::to_dynamic(a).unwrap_or(Dynamic::UNIT)).collect();
         let mut scope = Scope::new();
-        let result = self.with_deadline(|| self.engine.call_fn::<Dynamic>(&mut scope, ast, name, (doc,)));
+        // Only the function runs: a rule file's statements check documents
+        // and are not part of a guard.
+        let options = rhai::CallFnOptions::new().eval_ast(false);
+        let result =
+            self.with_deadline(|| self.engine.call_fn_with_options::<Dynamic>(options, &mut scope, ast, name, args));
         match result {
             Ok(v) if v.as_bool() == Ok(true) => GuardDecision::Allow,
             Ok(v) if v.is_string() => {

@@ -55,6 +55,13 @@ impl CompiledBundle {
     }
 
     pub fn validate_as(&self, ty: &DocType, document: &Value, mode: Mode) -> ValidationReport {
+        self.validate_with(ty, document, mode, &Value::Null)
+    }
+
+    /// As [`Self::validate_as`], with the records the document was filled
+    /// from (`{lookup id: record}`, kept with the document): picked lines are
+    /// checked against them and rules see them as `lookups`.
+    pub fn validate_with(&self, ty: &DocType, document: &Value, mode: Mode, lookups: &Value) -> ValidationReport {
         let mut doc = normalize(ty, document);
         let mut errors = Vec::new();
         if !doc.is_object() {
@@ -67,7 +74,8 @@ impl CompiledBundle {
             return ValidationReport { errors, document: doc };
         }
         errors.extend(self.validate_schema(ty, &doc, mode));
-        let outcome = self.rules.run(&ty.rules, &doc, mode);
+        errors.extend(self.validate_picks(ty, &doc, lookups));
+        let outcome = self.rules.run(&ty.rules, &doc, mode, lookups);
         errors.extend(outcome.errors);
         for (path, value) in outcome.computed {
             set_path(&mut doc, &path, value);
@@ -79,6 +87,125 @@ impl CompiledBundle {
 }
 
 impl CompiledBundle {
+    /// Lines picked from a looked-up record: each names a row of the record
+    /// (when the table takes only listed rows) and stays within that row's
+    /// bounds. Without the record nothing can be checked here.
+    fn validate_picks(&self, ty: &DocType, doc: &Value, lookups: &Value) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        if lookups.is_object() {
+            errors.extend(self.validate_lookup_keys(ty, doc, lookups));
+        }
+        for table in ty.tables.values() {
+            let Some(pick) = &table.pick else { continue };
+            let Some(record) = lookups.get(&pick.lookup).filter(|r| r.is_object()) else { continue };
+            let source = ty
+                .lookups
+                .get(&pick.lookup)
+                .and_then(|l| self.doctype(&l.source))
+                .map(|t| t.name.clone())
+                .unwrap_or_else(|| crate::raw::Text::new(&pick.lookup, &pick.lookup));
+            let rows = record.get(&pick.rows).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+            let lines = doc.get(&table.id).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+            for (i, line) in lines.iter().enumerate() {
+                let n = i + 1;
+                let key = line.get(&pick.into).map(scalar_text).unwrap_or_default();
+                if key.is_empty() {
+                    if pick.only_listed {
+                        errors.push(FieldError::new(
+                            format!("{}/{n}/{}", table.id, pick.into),
+                            "pick.unlisted",
+                            format!(
+                                "{}第 {n} 行不是从{}中选取的，只能选择{}中已有的数据",
+                                table.label.zh, source.zh, source.zh
+                            ),
+                            format!(
+                                "{} line {n} was not picked from the {}: only its lines can be used",
+                                table.label.en_or_zh(),
+                                source.en_or_zh()
+                            ),
+                        ));
+                    }
+                    continue;
+                }
+                let Some(row) =
+                    rows.iter().find(|r| r.get(&pick.key).map(scalar_text).as_deref() == Some(key.as_str()))
+                else {
+                    // A line of the user's own, where the table allows them.
+                    if !pick.only_listed {
+                        continue;
+                    }
+                    errors.push(FieldError::new(
+                        format!("{}/{n}/{}", table.id, pick.into),
+                        "pick.unknown-row",
+                        format!("{}第 {n} 行对应的{}数据（{key}）不存在，请重新选择", table.label.zh, source.zh),
+                        format!(
+                            "{} line {n}: line {key} of the {} does not exist; pick again",
+                            table.label.en_or_zh(),
+                            source.en_or_zh()
+                        ),
+                    ));
+                    continue;
+                };
+                for (field, bound) in &pick.not_exceeding {
+                    let (Some(value), Some(limit)) =
+                        (line.get(field).and_then(number_of), row.get(bound).and_then(number_of))
+                    else {
+                        continue;
+                    };
+                    if value > limit + 1e-9 {
+                        let label = table.fields.get(field).map(|f| f.label.clone()).unwrap_or_default();
+                        errors.push(FieldError::new(
+                            format!("{}/{n}/{field}", table.id),
+                            "pick.exceeds",
+                            format!(
+                                "{}不能超过{}中的值 {}（现为 {}）",
+                                label.zh,
+                                source.zh,
+                                show_number(limit),
+                                show_number(value)
+                            ),
+                            format!(
+                                "{} cannot exceed the {}'s {} (now {})",
+                                label.en_or_zh(),
+                                source.en_or_zh(),
+                                show_number(limit),
+                                show_number(value)
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        errors
+    }
+
+    /// A document filled from a record must still name that record: its key
+    /// field equals the record's key (changed after the look-up, it must be
+    /// looked up again).
+    fn validate_lookup_keys(&self, ty: &DocType, doc: &Value, lookups: &Value) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        for lookup in ty.lookups.values() {
+            let Some(source) = self.doctype(&lookup.source) else { continue };
+            let Some(record_key) = &source.record_key else { continue };
+            let Some(field) = ty.fields.get(&lookup.key) else { continue };
+            let Some(value) = doc.get(&lookup.key).map(scalar_text).filter(|v| !v.is_empty()) else { continue };
+            let looked_up = lookups.get(&lookup.id).and_then(|r| r.get(record_key)).map(scalar_text);
+            if looked_up.as_deref() != Some(value.as_str()) {
+                errors.push(FieldError::new(
+                    lookup.key.clone(),
+                    "lookup.stale",
+                    format!("{}“{value}”尚未调取{}，请录入后按回车键查询", field.label.zh, source.name.zh),
+                    format!(
+                        "{} \"{value}\" has not been looked up in the {}: enter it and press Enter",
+                        field.label.en_or_zh(),
+                        source.name.en_or_zh()
+                    ),
+                ));
+            }
+        }
+        errors
+    }
+
     /// Only the JSON Schema part of validation, on an already normalised
     /// document (see [`normalize`]).
     pub fn validate_schema(&self, ty: &DocType, doc: &Value, mode: Mode) -> Vec<FieldError> {
@@ -88,6 +215,26 @@ impl CompiledBundle {
         }
         errors
     }
+}
+
+fn scalar_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.trim().to_owned(),
+        Value::Number(n) => n.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn number_of(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn show_number(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 { format!("{}", n as i64) } else { format!("{n}") }
 }
 
 /// Orders paths as a reader meets them: fields, then rows by number.

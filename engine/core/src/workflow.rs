@@ -31,10 +31,16 @@ pub enum Step {
     Render,
     /// Keep the uploaded files.
     Attach,
+    /// Run the same action on every document made inside this one (an
+    /// application's 提交 submits its certificates); all or none.
+    Children,
+    /// Remove the document (with its receipts and attachments; the audit
+    /// trail stays) and the documents made inside it.
+    Delete,
 }
 
 impl Step {
-    pub const ALL: [Step; 8] = [
+    pub const ALL: [Step; 10] = [
         Step::ValidateDraft,
         Step::Validate,
         Step::Sign,
@@ -43,6 +49,8 @@ impl Step {
         Step::SendToCustoms,
         Step::Render,
         Step::Attach,
+        Step::Children,
+        Step::Delete,
     ];
 
     pub fn name(self) -> &'static str {
@@ -55,6 +63,8 @@ impl Step {
             Step::SendToCustoms => "send_to_customs",
             Step::Render => "render",
             Step::Attach => "attach",
+            Step::Children => "children",
+            Step::Delete => "delete",
         }
     }
 
@@ -80,6 +90,12 @@ pub struct Action {
     pub steps: Vec<Step>,
     pub done: Option<Text>,
     pub refused: Option<Text>,
+    /// The question to confirm before the action runs.
+    pub confirm: Option<Text>,
+    /// Only run through the parent's `children` step.
+    pub via_parent: bool,
+    /// Fields this action lets the user change.
+    pub fields: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -88,6 +104,8 @@ pub struct Receipt {
     pub label: Text,
     pub from: Vec<String>,
     pub to: String,
+    pub simulator: Option<crate::raw::SimulatorRole>,
+    pub number: Option<crate::raw::RawReceiptNumber>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -201,6 +219,20 @@ impl CompiledBundle {
         action: &str,
         doc: &Value,
     ) -> Result<ActionPlan, ActionRefused> {
+        self.plan_action_with(doctype, state, action, doc, &Value::Null)
+    }
+
+    /// As [`Self::plan_action`], giving a guard written `fn name(doc, ctx)`
+    /// what the server knows beside the data: `ctx` such as
+    /// `{attachments: {slot: count}, children: [...], lookups: {...}}`.
+    pub fn plan_action_with(
+        &self,
+        doctype: &str,
+        state: &str,
+        action: &str,
+        doc: &Value,
+        ctx: &Value,
+    ) -> Result<ActionPlan, ActionRefused> {
         let workflow = self.workflow_of(doctype)?;
         let act = workflow
             .actions
@@ -217,7 +249,11 @@ impl CompiledBundle {
             return Err(ActionRefused::WrongState { state: state.into(), message });
         }
         if let (Some(guard), Some(script)) = (&act.guard, &workflow.rules)
-            && let GuardDecision::Refuse { zh, en } = self.rules.guard(script, guard, doc)
+            && let GuardDecision::Refuse { zh, en } = if self.rules.has_function(script, guard, 2) {
+                self.rules.guard_with(script, guard, &[doc.clone(), ctx.clone()])
+            } else {
+                self.rules.guard(script, guard, doc)
+            }
         {
             return Err(ActionRefused::Guard { message: Text::new(zh, en) });
         }

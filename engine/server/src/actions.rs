@@ -3,7 +3,7 @@
 //! result in one transaction (with the audit row and any customs message).
 
 use certflow_core::workflow::Step;
-use certflow_core::{ActionRefused, FieldError, Mode, Text};
+use certflow_core::{ActionRefused, CompiledBundle, DocType, FieldError, Mode, Text};
 use certflow_store::{AuditRecord, Document, DocumentUpdate, NumberRequest, OutboxRecord, Transition};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -23,6 +23,8 @@ pub enum Outcome {
     Invalid { errors: Vec<FieldError>, data: Value },
     /// Not allowed now (wrong state, guard, card); nothing was stored.
     Refused(Text),
+    /// The document (and those made inside it) was deleted.
+    Deleted { message: Option<Text> },
 }
 
 /// What the card step needs from the request: a signature made by the
@@ -57,26 +59,177 @@ pub struct CardSignature<'a> {
     pub signature: &'a str,
 }
 
-/// The exact text a signature for `action` on this data must cover: the
-/// canonical form of the document as it will be stored. Validation runs
-/// first, so only a document that can be declared is offered for signing.
-pub fn to_sign(
+/// What the server knows of a document beside its data: the records it was
+/// filled from (rules and picks check against them), and what guards see.
+#[derive(Debug, Clone)]
+pub struct DocContext {
+    /// `{lookup id: record}` kept with the document (`{}` when none).
+    pub lookups: Value,
+    /// The documents made inside this one, oldest first.
+    pub children: Vec<Document>,
+    /// What a guard `fn name(doc, ctx)` gets: `{attachments: {slot: count},
+    /// children: [{doctype, status, unified_no, customs_no}], unified_no,
+    /// customs_no, lookups}`.
+    pub guard: Value,
+}
+
+/// The records a document was filled from, as kept in its meta.
+pub fn lookups_of(document: &Document) -> Value {
+    document.meta.get("lookups").filter(|v| v.is_object()).cloned().unwrap_or_else(|| json!({}))
+}
+
+/// The documents made inside `document`, oldest first.
+pub async fn children_of(state: &AppState, document: &Document) -> Result<Vec<Document>, AppError> {
+    let mut query = certflow_store::DocumentQuery::new(&document.enterprise);
+    query.parent = Some(document.id);
+    query.date_field = certflow_store::DateField::CreatedAt;
+    query.limit = 500;
+    let mut children = state.store.list_documents(&query).await?.documents;
+    children.reverse();
+    Ok(children)
+}
+
+pub async fn context_of(state: &AppState, document: &Document) -> Result<DocContext, AppError> {
+    let children = children_of(state, document).await?;
+    let files = state.store.list_attachments(&document.enterprise, document.id).await?;
+    let mut attachments = serde_json::Map::new();
+    for f in &files {
+        let n = attachments.get(&f.slot).and_then(Value::as_u64).unwrap_or(0);
+        attachments.insert(f.slot.clone(), json!(n + 1));
+    }
+    let lookups = lookups_of(document);
+    let guard = json!({
+        "attachments": attachments,
+        "children": children.iter().map(|c| json!({
+            "doctype": c.doctype, "status": c.status, "unified_no": c.unified_no, "customs_no": c.customs_no,
+        })).collect::<Vec<_>>(),
+        "unified_no": document.unified_no,
+        "customs_no": document.customs_no,
+        "lookups": lookups,
+    });
+    Ok(DocContext { lookups, children, guard })
+}
+
+/// The action of the document's workflow that signs from its state: what
+/// a page's "sign" button runs.
+fn signing_action(bundle: &CompiledBundle, document: &Document) -> Option<String> {
+    let wf = bundle.workflow_for(&document.doctype)?;
+    wf.actions_from(&document.status).find(|a| a.steps.contains(&Step::Sign) && !a.via_parent).map(|a| a.id.clone())
+}
+
+/// A child made ready to move with its parent: validated, planned.
+struct PreparedChild {
+    document: Document,
+    plan: certflow_core::ActionPlan,
+    data: Value,
+}
+
+/// Plans and validates `action` on every child; the first refusal, or the
+/// errors of all children (paths prefixed with the child slot and number).
+fn prepare_children(
+    bundle: &CompiledBundle,
+    ty: &DocType,
+    children: &[Document],
+    action: &str,
+) -> Result<Result<Vec<PreparedChild>, Vec<FieldError>>, Text> {
+    let slot = ty.children.keys().next().map(String::as_str).unwrap_or("children");
+    let mut prepared = Vec::new();
+    let mut errors = Vec::new();
+    for (i, child) in children.iter().enumerate() {
+        let n = i + 1;
+        let Some(child_ty) = bundle.doctype(&child.doctype) else { continue };
+        let name = child_ty.format_code.clone().unwrap_or_else(|| child_ty.name.zh.clone());
+        let ctx = json!({"lookups": lookups_of(child)});
+        let plan = bundle.plan_action_with(&child.doctype, &child.status, action, &child.data, &ctx).map_err(|r| {
+            let m = r.message();
+            Text::new(format!("第 {n} 份证书（{name}）：{}", m.zh), format!("Item {n} ({name}): {}", m.en_or_zh()))
+        })?;
+        let mut data = child.data.clone();
+        for step in &plan.steps {
+            if let Step::Validate | Step::ValidateDraft = step {
+                let mode = if *step == Step::Validate { Mode::Submit } else { Mode::Draft };
+                let report = bundle.validate_with(child_ty, &data, mode, &lookups_of(child));
+                for e in &report.errors {
+                    errors.push(FieldError::new(
+                        format!("{slot}/{n}/{}", e.path),
+                        e.code.clone(),
+                        format!("第 {n} 份证书（{name}）{}：{}", field_label(child_ty, &e.path, false), e.message_zh),
+                        format!("Item {n} ({name}) {}: {}", field_label(child_ty, &e.path, true), e.message_en),
+                    ));
+                }
+                data = report.document;
+            }
+        }
+        prepared.push(PreparedChild { document: child.clone(), plan, data });
+    }
+    Ok(if errors.is_empty() { Ok(prepared) } else { Err(errors) })
+}
+
+fn field_label(ty: &DocType, path: &str, en: bool) -> String {
+    match ty.field_at(path) {
+        Some(f) if en => format!("{} ({path})", f.label.en_or_zh()),
+        Some(f) => format!("{}（{path}）", f.label.zh),
+        None => path.to_owned(),
+    }
+}
+
+/// The bytes a card signs: the canonical document, followed by the
+/// canonical form of each child moving with it.
+fn signing_bytes(
+    bundle: &CompiledBundle,
+    ty: &DocType,
+    document: &Document,
+    data: &Value,
+    children: &[PreparedChild],
+) -> Vec<u8> {
+    let mut bytes =
+        certflow_core::canonical::canonical_bytes(&ty.id, &bundle.hash, document.unified_no.as_deref(), data);
+    for child in children {
+        bytes.push(b'\n');
+        bytes.extend(certflow_core::canonical::canonical_bytes(
+            &child.document.doctype,
+            &bundle.hash,
+            child.document.unified_no.as_deref(),
+            &child.data,
+        ));
+    }
+    bytes
+}
+
+/// The exact text a signature for the document's signing action on this
+/// data must cover: the canonical form of the document as it will be stored
+/// (with the documents made inside it, when the action moves them too).
+/// Validation runs first, so only a document that can be declared is
+/// offered for signing.
+pub async fn to_sign(
     state: &AppState,
     document: &Document,
     data: &Value,
 ) -> Result<Result<String, Vec<FieldError>>, AppError> {
     let bundle = state.bundle.current();
     let ty = bundle.doctype(&document.doctype).ok_or_else(AppError::not_found)?;
-    let report = bundle.validate_as(ty, data, Mode::Submit);
+    let ctx = context_of(state, document).await?;
+    let report = bundle.validate_with(ty, data, Mode::Submit, &ctx.lookups);
     if !report.is_valid() {
         return Ok(Err(report.errors));
     }
-    let bytes = certflow_core::canonical::canonical_bytes(
-        &ty.id,
-        &bundle.hash,
-        document.unified_no.as_deref(),
-        &report.document,
-    );
+    let action = signing_action(&bundle, document);
+    let with_children = action
+        .as_deref()
+        .and_then(|a| bundle.workflow_for(&document.doctype)?.actions.get(a))
+        .is_some_and(|a| a.steps.contains(&Step::Children));
+    let children = if with_children {
+        match prepare_children(&bundle, ty, &ctx.children, action.as_deref().unwrap_or_default()) {
+            Ok(Ok(children)) => children,
+            Ok(Err(errors)) => return Ok(Err(errors)),
+            Err(refused) => {
+                return Ok(Err(vec![FieldError::new("", "refused", refused.zh.clone(), refused.en_or_zh())]));
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    let bytes = signing_bytes(&bundle, ty, document, &report.document, &children);
     Ok(Ok(String::from_utf8(bytes).map_err(AppError::internal)?))
 }
 
@@ -135,6 +288,26 @@ fn sign_step(user: &CurrentUser, canonical: &[u8], card: &CardInput<'_>) -> Resu
     }
 }
 
+fn number_request(bundle: &CompiledBundle, ty: &DocType) -> Option<NumberRequest> {
+    let scheme = ty.numbering.as_deref().and_then(|n| bundle.numbering.get(n))?;
+    Some(NumberRequest {
+        scheme_id: scheme.id.clone(),
+        prefix: scheme.prefix.clone(),
+        year: OffsetDateTime::now_utc().year(),
+        serial_width: usize::from(scheme.serial_width),
+    })
+}
+
+fn customs_message(document: &Document, doctype: &str, action: &str) -> OutboxRecord {
+    OutboxRecord {
+        topic: CUSTOMS_TOPIC.into(),
+        payload: json!({"document_id": document.id, "doctype": doctype, "action": action}),
+    }
+}
+
+/// Runs `action` on a stored document: plans it (state, guard), carries
+/// out its steps and commits the result — with the documents made inside it
+/// when the action moves them too — in one transaction.
 pub async fn perform(
     state: &AppState,
     user: &CurrentUser,
@@ -147,7 +320,14 @@ pub async fn perform(
     let Some(ty) = bundle.doctype(&document.doctype) else {
         return Err(AppError::internal(format!("document {} has unknown type {}", document.id, document.doctype)));
     };
-    let plan = match bundle.plan_action(&ty.id, &document.status, action, &data) {
+    if bundle.workflow_for(&ty.id).and_then(|w| w.actions.get(action)).is_some_and(|a| a.via_parent) {
+        return Ok(Outcome::Refused(Text::new(
+            "该操作需在所属申请单中进行",
+            "This is done from the application the document belongs to",
+        )));
+    }
+    let ctx = context_of(state, &document).await?;
+    let plan = match bundle.plan_action_with(&ty.id, &document.status, action, &data, &ctx.guard) {
         Ok(plan) => plan,
         Err(ActionRefused::UnknownAction { .. }) => {
             return Err(AppError::bad_request(
@@ -162,67 +342,107 @@ pub async fn perform(
     let mut meta = document.meta.clone();
     let mut assign_number = None;
     let mut message = None;
+    let mut children: Vec<PreparedChild> = Vec::new();
     for step in &plan.steps {
         match step {
             Step::ValidateDraft | Step::Validate => {
                 let mode = if *step == Step::Validate { Mode::Submit } else { Mode::Draft };
-                let report = bundle.validate_as(ty, &data, mode);
+                let report = bundle.validate_with(ty, &data, mode, &ctx.lookups);
                 if !report.is_valid() {
                     return Ok(Outcome::Invalid { errors: report.errors, data: report.document });
                 }
                 data = report.document;
             }
+            Step::Children => match prepare_children(&bundle, ty, &ctx.children, &plan.action) {
+                Ok(Ok(prepared)) => children = prepared,
+                Ok(Err(errors)) => return Ok(Outcome::Invalid { errors, data }),
+                Err(refused) => return Ok(Outcome::Refused(refused)),
+            },
             Step::Sign => {
-                let canonical = certflow_core::canonical::canonical_bytes(
-                    &ty.id,
-                    &bundle.hash,
-                    document.unified_no.as_deref(),
-                    &data,
-                );
+                let canonical = signing_bytes(&bundle, ty, &document, &data, &children);
                 match sign_step(user, &canonical, &card) {
                     Ok(record) => meta["signature"] = record,
                     Err(message) => return Ok(Outcome::Refused(message)),
                 }
             }
-            Step::Number => {
-                if let Some(scheme) = ty.numbering.as_deref().and_then(|n| bundle.numbering.get(n)) {
-                    assign_number = Some(NumberRequest {
-                        scheme_id: scheme.id.clone(),
-                        prefix: scheme.prefix.clone(),
-                        year: OffsetDateTime::now_utc().year(),
-                        serial_width: usize::from(scheme.serial_width),
-                    });
-                }
-            }
-            Step::SendToCustoms => {
-                message = Some(OutboxRecord {
-                    topic: CUSTOMS_TOPIC.into(),
-                    payload: json!({"document_id": document.id, "doctype": ty.id, "action": plan.action}),
-                });
+            Step::Number => assign_number = number_request(&bundle, ty),
+            Step::SendToCustoms => message = Some(customs_message(&document, &ty.id, &plan.action)),
+            Step::Delete => {
+                state.store.delete_document_with_children(&document.enterprise, document.id).await?;
+                state
+                    .store
+                    .append_audit(certflow_store::NewAuditEntry {
+                        actor: user.user.card_no.clone(),
+                        enterprise: document.enterprise.clone(),
+                        document_id: Some(document.id),
+                        action: plan.action.clone(),
+                        detail: json!({"deleted": {"doctype": ty.id, "unified_no": document.unified_no, "children": ctx.children.len()}}),
+                    })
+                    .await?;
+                return Ok(Outcome::Deleted { message: plan.done });
             }
             Step::Store | Step::Render | Step::Attach => {}
         }
     }
-    let enterprise = document.enterprise.clone();
     let signature = meta.get("signature").cloned();
-    let update = DocumentUpdate { status: plan.to.clone(), data, meta, ..DocumentUpdate::from(&document) };
-    let durable = message.is_some();
-    let done = state
-        .store
-        .transition(Transition {
-            enterprise,
-            document_id: document.id,
-            expected_version: document.version,
-            update,
-            assign_unified_no: assign_number,
+    let mut transitions = Vec::with_capacity(children.len() + 1);
+    for child in &children {
+        let child_ty = bundle.doctype(&child.document.doctype).ok_or_else(AppError::not_found)?;
+        let mut child_meta = child.document.meta.clone();
+        let mut child_number = None;
+        let mut child_message = None;
+        for step in &child.plan.steps {
+            match step {
+                Step::Sign => {
+                    if let Some(record) = &signature {
+                        let mut record = record.clone();
+                        record["with"] = json!(document.id);
+                        child_meta["signature"] = record;
+                    }
+                }
+                Step::Number => child_number = number_request(&bundle, child_ty),
+                Step::SendToCustoms => {
+                    child_message = Some(customs_message(&child.document, &child_ty.id, &child.plan.action))
+                }
+                _ => {}
+            }
+        }
+        transitions.push(Transition {
+            enterprise: child.document.enterprise.clone(),
+            document_id: child.document.id,
+            expected_version: child.document.version,
+            update: DocumentUpdate {
+                status: child.plan.to.clone(),
+                data: child.data.clone(),
+                meta: child_meta,
+                ..DocumentUpdate::from(&child.document)
+            },
+            assign_unified_no: child_number,
             audit: AuditRecord {
                 actor: user.user.card_no.clone(),
-                action: plan.action.clone(),
-                detail: json!({"from": plan.from, "to": plan.to, "bundle": bundle.hash, "signature": signature}),
+                action: child.plan.action.clone(),
+                detail: json!({"from": child.plan.from, "to": child.plan.to, "bundle": bundle.hash, "with": document.id}),
             },
-            message,
-            durable,
-        })
-        .await?;
+            durable: child_message.is_some(),
+            message: child_message,
+        });
+    }
+    let durable = message.is_some();
+    transitions.push(Transition {
+        enterprise: document.enterprise.clone(),
+        document_id: document.id,
+        expected_version: document.version,
+        update: DocumentUpdate { status: plan.to.clone(), data, meta, ..DocumentUpdate::from(&document) },
+        assign_unified_no: assign_number,
+        audit: AuditRecord {
+            actor: user.user.card_no.clone(),
+            action: plan.action.clone(),
+            detail: json!({"from": plan.from, "to": plan.to, "bundle": bundle.hash, "signature": signature}),
+        },
+        message,
+        durable,
+    });
+    let mut done = state.store.transition_all(transitions).await?;
+    let done = done.pop().ok_or_else(|| AppError::internal("transition returned nothing"))?;
     Ok(Outcome::Done { document: Box::new(done.document), message: plan.done })
 }

@@ -147,7 +147,10 @@ fn openapi_document() -> Value {
 
 /// State-changing API calls with a session cookie carry the session's CSRF
 /// token in `X-CSRF-Token` (from `GET /api/v1/session`).
-fn check_csrf_header(user: &crate::auth::CurrentUser, headers: &axum::http::HeaderMap) -> Result<(), AppError> {
+pub(crate) fn check_csrf_header(
+    user: &crate::auth::CurrentUser,
+    headers: &axum::http::HeaderMap,
+) -> Result<(), AppError> {
     user.check_csrf(headers.get("x-csrf-token").and_then(|v| v.to_str().ok()))
 }
 
@@ -234,7 +237,7 @@ async fn owned_document(
     Ok(state.store.get_document(enterprise, id).await?)
 }
 
-fn document_json(bundle: &certflow_core::CompiledBundle, doc: &certflow_store::Document) -> Value {
+pub(crate) fn document_json(bundle: &certflow_core::CompiledBundle, doc: &certflow_store::Document) -> Value {
     let workflow = bundle.workflow_for(&doc.doctype);
     let actions: Vec<&str> =
         workflow.map(|w| w.actions_from(&doc.status).map(|a| a.id.as_str()).collect()).unwrap_or_default();
@@ -242,7 +245,7 @@ fn document_json(bundle: &certflow_core::CompiledBundle, doc: &certflow_store::D
         "id": doc.id, "doctype": doc.doctype, "status": doc.status,
         "status_label": pages::status_label(bundle, &doc.doctype, &doc.status),
         "version": doc.version, "business_no": doc.business_no, "customs_no": doc.customs_no, "unified_no": doc.unified_no,
-        "data": doc.data, "actions": actions,
+        "data": doc.data, "actions": actions, "parent_id": doc.parent_id,
         "reason": doc.meta.get("reason"), "requirement": doc.meta.get("requirement"),
         "signature": doc.meta.get("signature"),
     })
@@ -298,6 +301,7 @@ pub async fn action(
             Err(AppError::new(StatusCode::CONFLICT, "refused", message.zh.clone(), message.en_or_zh().to_owned())
                 .into())
         }
+        Outcome::Deleted { message } => Ok(Json(json!({"deleted": true, "message": message})).into_response()),
     }
 }
 
@@ -316,7 +320,7 @@ pub async fn to_sign(
         AppError::bad_request("invalid_json", format!("请求内容不是有效的 JSON：{e}"), format!("Invalid JSON: {e}"))
     })?;
     let data = body.get("data").cloned().unwrap_or_else(|| doc.data.clone());
-    match actions::to_sign(&state, &doc, &data)? {
+    match actions::to_sign(&state, &doc, &data).await? {
         Ok(text) => {
             let digest = actions::digest_hex(text.as_bytes());
             Ok(Json(json!({"to_sign": text, "digest": digest, "version": doc.version})).into_response())

@@ -42,6 +42,21 @@ pub async fn apply_receipt(
     key: &str,
     actor: &str,
 ) -> Result<ReceiptEffect, AppError> {
+    apply_receipt_with_number(state, document_id, code, message, key, actor, None).await
+}
+
+/// As [`apply_receipt`], with the number customs gives the document when the
+/// receipt brings one (申请单海关编号, 证书编号): kept as the document's
+/// customs number and, when the receipt says so, in a field of its data.
+pub async fn apply_receipt_with_number(
+    state: &AppState,
+    document_id: Uuid,
+    code: &str,
+    message: &str,
+    key: &str,
+    actor: &str,
+    number: Option<&str>,
+) -> Result<ReceiptEffect, AppError> {
     let bundle = state.bundle.current();
     let doc = state.store.get_document_for_customs(document_id).await?;
     let workflow = bundle.workflow_for(&doc.doctype).ok_or_else(|| AppError::internal("document without workflow"))?;
@@ -52,7 +67,7 @@ pub async fn apply_receipt(
             document_id,
             code: code.to_owned(),
             status: label,
-            detail: json!({"message": message}),
+            detail: json!({"message": message, "number": number}),
             idempotency_key: key.to_owned(),
         })
         .await?;
@@ -64,13 +79,20 @@ pub async fn apply_receipt(
         return Ok(ReceiptEffect::RecordedOnly);
     };
     let to = receipt.to.clone();
+    let mut update = DocumentUpdate { status: to.clone(), ..DocumentUpdate::from(&doc) };
+    if let (Some(spec), Some(number)) = (&receipt.number, number.filter(|n| !n.is_empty())) {
+        update.customs_no = Some(number.to_owned());
+        if let Some(field) = &spec.field {
+            update.data[field] = json!(number);
+        }
+    }
     state
         .store
         .transition(Transition {
             enterprise: doc.enterprise.clone(),
             document_id,
             expected_version: doc.version,
-            update: DocumentUpdate { status: to.clone(), ..DocumentUpdate::from(&doc) },
+            update,
             assign_unified_no: None,
             audit: AuditRecord {
                 actor: actor.to_owned(),
@@ -123,6 +145,13 @@ async fn simulate_one(state: &AppState, payload: &Value, config: &crate::state::
         .and_then(Value::as_str)
         .and_then(|s| Uuid::parse_str(s).ok())
         .ok_or_else(|| AppError::internal("customs message without document id"))?;
+    let bundle = state.bundle.current();
+    let doc = state.store.get_document_for_customs(id).await?;
+    if let Some(workflow) = bundle.workflow_for(&doc.doctype)
+        && workflow.receipts.values().any(|r| r.simulator.is_some())
+    {
+        return walk(state, &bundle, workflow, id, config).await;
+    }
     // Storing (入库), then — when configured — reviewing (审核).
     let stages = if config.auto_review { 2 } else { 1 };
     for stage in 0..stages {
@@ -155,6 +184,80 @@ async fn simulate_one(state: &AppState, payload: &Value, config: &crate::state::
     Ok(())
 }
 
+/// For a workflow that says what the simulator answers (`simulator: pass` /
+/// `fail` on its receipts): from the document's state, the passing receipt
+/// — or, at the failure rate, the failing one — and on from the next state,
+/// until no receipt of the simulator's applies. Numbers are made by the
+/// receipt's template.
+async fn walk(
+    state: &AppState,
+    bundle: &certflow_core::CompiledBundle,
+    workflow: &certflow_core::Workflow,
+    id: Uuid,
+    config: &crate::state::CustomsConfig,
+) -> Result<(), AppError> {
+    use certflow_core::raw::SimulatorRole;
+    for step in 0..8 {
+        if step > 0 {
+            tokio::time::sleep(config.delay).await;
+        }
+        let doc = state.store.get_document_for_customs(id).await?;
+        let from =
+            |role| workflow.receipts.values().find(|r| r.simulator == Some(role) && r.from.contains(&doc.status));
+        let refused = rand::random::<f64>() < config.failure_rate;
+        let Some(receipt) =
+            (if refused { from(SimulatorRole::Fail) } else { None }).or_else(|| from(SimulatorRole::Pass))
+        else {
+            return Ok(());
+        };
+        let number = receipt.number.as_ref().map(|n| make_number(bundle, &doc, &n.template));
+        let message = match &number {
+            Some(n) => format!("模拟海关：{}，编号 {n}", receipt.label.zh),
+            None => format!("模拟海关：{}", receipt.label.zh),
+        };
+        let key = format!("sim-{}-{}-{}", doc.id, doc.version, receipt.code);
+        apply_receipt_with_number(state, doc.id, &receipt.code, &message, &key, "customs-simulator", number.as_deref())
+            .await?;
+        if receipt.simulator == Some(SimulatorRole::Fail) {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// A number by a receipt's template: `{data.FIELD}`, `{category}` (the
+/// type's category code), `{unified_no}`, `{time}` (yyyyMMddHHmmss, China).
+pub fn make_number(bundle: &certflow_core::CompiledBundle, doc: &Document, template: &str) -> String {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find('}') else { break };
+        let name = &rest[start + 1..start + end];
+        let value = match name {
+            "category" => bundle
+                .doctype(&doc.doctype)
+                .and_then(|t| t.category.as_ref())
+                .map(|c| c.code.clone())
+                .unwrap_or_default(),
+            "unified_no" => doc.unified_no.clone().unwrap_or_default(),
+            "time" => OffsetDateTime::now_utc()
+                .to_offset(crate::pages::CHINA)
+                .format(time::macros::format_description!("[year][month][day][hour][minute][second]"))
+                .unwrap_or_default(),
+            other => match other.strip_prefix("data.").and_then(|f| doc.data.get(f)) {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Null) | None => String::new(),
+                Some(v) => v.to_string(),
+            },
+        };
+        out.push_str(&value);
+        rest = &rest[start + end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// `POST /api/v1/gateway/receipts`: receipts from an outside customs gateway,
 /// `{document_id, code, message, receipt_no}`, authenticated by bearer token.
 pub async fn gateway_receipt(
@@ -182,7 +285,17 @@ pub async fn gateway_receipt(
     if key.is_empty() {
         return Err(AppError::bad_request("receipt_no", "缺少回执编号 receipt_no", "receipt_no is required").into());
     }
-    let effect = apply_receipt(&state, id, &field("code"), &field("message"), &key, "customs-gateway").await?;
+    let number = field("number");
+    let effect = apply_receipt_with_number(
+        &state,
+        id,
+        &field("code"),
+        &field("message"),
+        &key,
+        "customs-gateway",
+        Some(number.as_str()).filter(|n| !n.is_empty()),
+    )
+    .await?;
     Ok(axum::Json(json!({"effect": format!("{effect:?}")})))
 }
 
@@ -317,6 +430,7 @@ pub async fn issue(
             enterprise: enterprise.to_owned(),
             status: workflow.initial.clone(),
             business_no: Some(decl_no.to_owned()),
+            parent_id: None,
             data,
             meta: json!({"reason": reason, "requirement": requirement, "issued_by": actor}),
             created_by: actor.to_owned(),
@@ -341,7 +455,18 @@ pub async fn officer_receipt(
     let id = Uuid::parse_str(&id).map_err(|_| AppError::not_found())?;
     let code = get("code");
     let key = format!("officer-{}-{}", Uuid::new_v4().simple(), code);
-    let effect = apply_receipt(&state, id, &code, &get("message"), &key, &user.user.card_no).await?;
+    // A receipt that brings a number: the officer's, else one by its template.
+    let doc = state.store.get_document_for_customs(id).await?;
+    let bundle = state.bundle.current();
+    let template = bundle.workflow_for(&doc.doctype).and_then(|w| w.receipts.get(&code)).and_then(|r| r.number.clone());
+    let number = match (get("number"), template) {
+        (n, _) if !n.is_empty() => Some(n),
+        (_, Some(spec)) => Some(make_number(&bundle, &doc, &spec.template)),
+        _ => None,
+    };
+    let effect =
+        apply_receipt_with_number(&state, id, &code, &get("message"), &key, &user.user.card_no, number.as_deref())
+            .await?;
     let text = match effect {
         ReceiptEffect::Moved(to) => format!("回执 {code} 已发送，状态 {to}"),
         other => format!("回执 {code}: {other:?}"),

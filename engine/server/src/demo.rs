@@ -81,7 +81,39 @@ pub async fn bind_soft_cards(state: &AppState, cards_dir: &Path) -> Result<Vec<D
     Ok(cards)
 }
 
+/// The demo's e-ledger records (a record for every shipped format, one that
+/// asks for no certificate, one of another enterprise), in the format
+/// `certflow ledger import` reads.
+pub const DEMO_LEDGER: &str = include_str!("../demo/e-ledger.json");
+
+/// The record type the demo ledger holds.
+pub const LEDGER_SOURCE: &str = "e-ledger";
+
+/// Imports the demo ledger when the bundle describes such records; every
+/// record must pass the record type's checks.
+pub async fn seed_ledger(state: &AppState) -> Result<usize, AppError> {
+    let bundle = state.bundle.current();
+    let Some(ty) = bundle.doctype(LEDGER_SOURCE).filter(|t| t.record_key.is_some()) else { return Ok(0) };
+    let records =
+        certflow_core::records::parse_records(DEMO_LEDGER.as_bytes(), certflow_core::records::RecordFormat::Json, ty)
+            .map_err(AppError::internal)?;
+    let mut valid = Vec::new();
+    for r in records {
+        let report = bundle.validate_as(ty, &r.data, certflow_core::Mode::Submit);
+        if let Some(e) = report.errors.first() {
+            return Err(AppError::internal(format!(
+                "demo ledger record {}: {} [{}] {}",
+                r.line, e.path, e.code, e.message_en
+            )));
+        }
+        valid.push((r.key.unwrap_or_default(), report.document));
+    }
+    state.store.put_lookup_records(&ty.id, &valid).await?;
+    Ok(valid.len())
+}
+
 pub async fn seed(state: &AppState) -> Result<&'static [DemoLogin], AppError> {
+    seed_ledger(state).await?;
     match state.store.get_user_by_card(LOGINS[0].card_no).await {
         Ok(_) => return Ok(&LOGINS),
         Err(StoreError::NotFound) => {}
@@ -144,7 +176,9 @@ async fn seed_notices(state: &AppState) -> Result<(), AppError> {
     let year = OffsetDateTime::now_utc().year();
     let mut serial = 3400;
     let officer = LOGINS[2].card_no;
-    for list in bundle.list_views.values() {
+    // Notices are what customs issues: lists whose documents enterprises
+    // create themselves (新增) get none.
+    for list in bundle.list_views.values().filter(|l| l.create.is_empty()) {
         for (i, doctype) in list.doctypes.iter().enumerate() {
             let Some(ty) = bundle.doctype(doctype) else { continue };
             let Some(workflow) = bundle.workflow_for(doctype) else { continue };
@@ -196,7 +230,13 @@ async fn seed_notices(state: &AppState) -> Result<(), AppError> {
         }
     }
     // Enterprise B has one notice, which A must never see.
-    if let Some(ty) = bundle.list_views.values().flat_map(|l| l.doctypes.iter()).find_map(|d| bundle.doctype(d)) {
+    if let Some(ty) = bundle
+        .list_views
+        .values()
+        .filter(|l| l.create.is_empty())
+        .flat_map(|l| l.doctypes.iter())
+        .find_map(|d| bundle.doctype(d))
+    {
         let doctype = &ty.id;
         let sample = ty.sample.clone().unwrap_or_else(|| json!({}));
         customs::issue(

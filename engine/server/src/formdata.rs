@@ -145,6 +145,9 @@ pub fn sections_context(bundle: &CompiledBundle, ty: &DocType, data: &Value, err
                     "label": t.label,
                     "hint": t.hint,
                     "excel_import": t.excel_import,
+                    "only_listed": t.pick.as_ref().is_some_and(|p| p.only_listed),
+                    // Lines the system fills and nobody edits (申请证书).
+                    "fixed": t.fields.values().all(|f| !f.editable),
                     "fields": editor_fields,
                     "rows": rows,
                     "errors": by_path.get(t.id.as_str()).cloned().unwrap_or_default(),

@@ -13,10 +13,12 @@
 mod actions;
 mod api;
 mod auth;
+mod children;
 pub mod customs;
 pub mod demo;
 mod error;
 mod formdata;
+mod lookups;
 mod pages;
 mod preview;
 mod sheets;
@@ -24,6 +26,7 @@ mod state;
 mod uploads;
 mod web;
 
+pub use actions::children_of;
 pub use error::{ApiError, AppError};
 pub use state::{AppState, BundleHandle, CustomsConfig, DEFAULT_SIGNER_URL, ServerConfig};
 
@@ -52,6 +55,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/documents/{id}", get(api::document))
         .route("/api/v1/documents/{id}/actions/{action}", post(api::action))
         .route("/api/v1/documents/{id}/to-sign", post(api::to_sign))
+        .route("/api/v1/documents/{id}/lookups/{lookup}", post(lookups::lookup_api))
         .route("/api/v1/documents/{id}/attachments", post(api::upload))
         .route("/api/v1/documents/{id}/receipts", get(pages::receipts))
         .route("/api/v1/gateway/receipts", post(customs::gateway_receipt))
@@ -59,6 +63,12 @@ pub fn app(state: AppState) -> Router {
         .route("/login", get(auth::login_page).post(auth::login))
         .route("/logout", post(auth::logout))
         .route("/lists/{id}", get(pages::list))
+        .route("/lists/{id}/new", get(lookups::new_page).post(lookups::create))
+        .route("/documents/{id}/lookups/{lookup}", post(lookups::lookup_form))
+        .route("/documents/{id}/children/{slot}", post(children::add))
+        .route("/documents/{id}/children/{slot}/similar", get(children::similar))
+        .route("/documents/{id}/tables/{table}/pick", post(children::pick_rows))
+        .route("/documents/{id}/copy", post(children::copy))
         .route("/documents/{id}", get(pages::view_document).post(pages::post_document))
         .route("/documents/{id}/edit", get(pages::edit_document))
         .route("/documents/{id}/to-sign", post(pages::to_sign_form))

@@ -64,7 +64,7 @@ pub fn page_context(user: &CurrentUser, lang: Lang, bundle: &CompiledBundle, tit
     })
 }
 
-fn merge(mut base: Value, extra: Value) -> Value {
+pub(crate) fn merge(mut base: Value, extra: Value) -> Value {
     if let (Some(b), Value::Object(e)) = (base.as_object_mut(), extra) {
         b.extend(e);
     }
@@ -88,7 +88,7 @@ pub async fn home(State(state): State<AppState>, PageUser(user): PageUser) -> Re
     }
 }
 
-fn enterprise_of(user: &CurrentUser) -> Result<&str, AppError> {
+pub(crate) fn enterprise_of(user: &CurrentUser) -> Result<&str, AppError> {
     user.enterprise_code().ok_or_else(|| {
         AppError::new(
             StatusCode::FORBIDDEN,
@@ -148,6 +148,10 @@ pub(crate) async fn run_list(
         match c.kind {
             CriterionKind::BusinessNo => {
                 q.business_no = Some(value.trim().to_owned());
+                identifier_given = true;
+            }
+            CriterionKind::UnifiedNo => {
+                q.unified_no = Some(value.trim().to_owned());
                 identifier_given = true;
             }
             CriterionKind::Status => q.statuses = vec![value],
@@ -323,14 +327,14 @@ pub(crate) async fn load_document(state: &AppState, user: &CurrentUser, id: &str
 
 /// Whether the document can be edited now: some action from its state
 /// validates and stores what the user typed.
-fn editable(bundle: &CompiledBundle, doc: &Document) -> bool {
+pub(crate) fn editable(bundle: &CompiledBundle, doc: &Document) -> bool {
     bundle.workflow_for(&doc.doctype).is_some_and(|w| {
         w.actions_from(&doc.status).any(|a| a.steps.iter().any(|s| matches!(s, Step::ValidateDraft | Step::Validate)))
     })
 }
 
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn render_form(
+pub(crate) async fn render_form(
     state: &AppState,
     user: &CurrentUser,
     lang: Lang,
@@ -342,31 +346,104 @@ pub(crate) fn render_form(
 ) -> Result<axum::response::Html<String>, AppError> {
     let bundle = state.bundle.current();
     let ty = bundle.doctype(&doc.doctype).ok_or_else(AppError::not_found)?;
-    let actions: Vec<Value> = bundle
-        .workflow_for(&doc.doctype)
-        .map(|w| {
-            w.actions_from(&doc.status)
-                .filter(|a| a.steps.iter().any(|s| matches!(s, Step::ValidateDraft | Step::Validate)))
-                .map(|a| json!({"id": a.id, "label": a.label, "sign": a.steps.contains(&Step::Sign)}))
-                .collect()
+    let workflow = bundle.workflow_for(&doc.doctype);
+    let available = || workflow.into_iter().flat_map(|w| w.actions_from(&doc.status)).filter(|a| !a.via_parent);
+    let action_json = |a: &certflow_core::workflow::Action| {
+        json!({"id": a.id, "label": a.label, "sign": a.steps.contains(&Step::Sign), "confirm": a.confirm,
+               "delete": a.steps.contains(&Step::Delete)})
+    };
+    // Actions that take the form as typed, offered on the editable form.
+    let actions: Vec<Value> = available()
+        .filter(|a| a.steps.iter().any(|s| matches!(s, Step::ValidateDraft | Step::Validate | Step::Delete)))
+        .map(action_json)
+        .collect();
+    // Actions answering the document as it stands, with the few fields
+    // they let the user fill in (a draft's confirmation).
+    let answers: Vec<Value> = available()
+        .filter(|a| {
+            !a.steps.iter().any(|s| matches!(s, Step::ValidateDraft | Step::Validate | Step::Delete | Step::Attach))
         })
-        .unwrap_or_default();
+        .map(action_json)
+        .collect();
+    let answer_fields: Vec<String> = available()
+        .filter(|a| !a.steps.iter().any(|s| matches!(s, Step::ValidateDraft | Step::Validate)))
+        .flat_map(|a| a.fields.iter().cloned())
+        .collect();
+    let parent = match doc.parent_id {
+        Some(p) => state.store.get_document(&doc.enterprise, p).await.ok(),
+        None => None,
+    };
     let list = bundle.list_views.values().find(|v| v.doctypes.contains(&doc.doctype));
-    let back = list.map(|v| format!("/lists/{}", v.id)).unwrap_or_else(|| "/".into());
+    let back = match &parent {
+        Some(p) => format!("/documents/{}/edit", p.id),
+        None => list.map(|v| format!("/lists/{}", v.id)).unwrap_or_else(|| "/".into()),
+    };
+    let editable_now = !read_only && editable(&bundle, doc);
+    let children = crate::children::panel(state, &bundle, doc, lang, editable_now).await?;
+    let lookups = actions::lookups_of(doc);
+    // Record rows that can be picked into a table, with those already in it marked.
+    let picks: Vec<Value> = ty
+        .tables
+        .values()
+        .filter_map(|t| {
+            let p = t.pick.as_ref()?;
+            let rows = lookups.get(&p.lookup)?.get(&p.rows)?.as_array()?;
+            let taken: Vec<String> = data
+                .get(&t.id)
+                .and_then(Value::as_array)
+                .map(|ls| ls.iter().filter_map(|l| l.get(&p.into)).map(cell_text).collect())
+                .unwrap_or_default();
+            let source = ty.lookups.get(&p.lookup).and_then(|l| bundle.doctype(&l.source));
+            let columns: Vec<Value> = source
+                .and_then(|s| s.tables.get(&p.rows))
+                .map(|st| st.fields.values().map(|f| json!({"id": f.id, "label": f.label})).collect())
+                .unwrap_or_default();
+            let rows: Vec<Value> = rows
+                .iter()
+                .map(|r| {
+                    let key = r.get(&p.key).map(cell_text).unwrap_or_default();
+                    let cells: Vec<String> = columns
+                        .iter()
+                        .map(|c| r.get(c["id"].as_str().unwrap_or_default()).map(cell_text).unwrap_or_default())
+                        .collect();
+                    json!({"key": key, "cells": cells, "taken": taken.contains(&key)})
+                })
+                .collect();
+            Some(json!({
+                "table": t.id, "label": t.label, "only_listed": p.only_listed, "columns": columns, "rows": rows,
+                "source": source.map(|s| s.name.clone()),
+            }))
+        })
+        .collect();
+    let lookup_keys: Vec<Value> = ty
+        .lookups
+        .keys()
+        .filter_map(|id| crate::lookups::record_lookup(&bundle, ty, id))
+        .map(|(l, s)| json!({"id": l.id, "field": l.key, "source": s.name}))
+        .collect();
     let ctx = merge(
         page_context(user, lang, &bundle, &ty.name, list.map(|v| v.id.as_str()).unwrap_or("")),
         json!({
             "doc": {
                 "id": doc.id, "doctype": doc.doctype, "title": ty.name, "version": doc.version,
-                "status_label": status_label(&bundle, &doc.doctype, &doc.status),
-                "business_no": doc.business_no,
+                "status_label": status_label(&bundle, &doc.doctype, &doc.status), "status": doc.status,
+                "business_no": doc.business_no, "unified_no": doc.unified_no, "customs_no": doc.customs_no,
+                "created": day(doc.created_at), "format_code": ty.format_code,
+                "parent": parent.as_ref().map(|p| json!({"id": p.id, "unified_no": p.unified_no})),
+                "copyable": doc.parent_id.is_none() && !ty.children.is_empty(),
             },
             "sections": formdata::sections_context(&bundle, ty, data, errors),
             "doc_errors": formdata::document_errors(ty, errors),
             "params": formdata::params_context(&bundle, ty),
             "actions": actions,
+            "answers": answers,
+            "answer_fields": answer_fields,
             "read_only": read_only,
             "preview": ty.layout.is_some(),
+            "attachments": !ty.attachments.is_empty(),
+            "children": children,
+            "picks": picks,
+            "lookup_keys": lookup_keys,
             "back": back,
             "flash": flash,
             "js_messages": {},
@@ -375,8 +452,16 @@ pub(crate) fn render_form(
     web::render(&state.templates, "form.html", ctx)
 }
 
+fn cell_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
 /// The stored document's form with a message above it, answered with `status`.
-pub(crate) fn form_with_message(
+pub(crate) async fn form_with_message(
     state: &AppState,
     user: &CurrentUser,
     lang: Lang,
@@ -384,7 +469,7 @@ pub(crate) fn form_with_message(
     status: StatusCode,
     message: Text,
 ) -> Result<Response, AppError> {
-    let page = render_form(state, user, lang, doc, &doc.data, &[], false, Some(web::flash(false, message)))?;
+    let page = render_form(state, user, lang, doc, &doc.data, &[], false, Some(web::flash(false, message))).await?;
     Ok((status, page).into_response())
 }
 
@@ -407,7 +492,7 @@ pub async fn view_document(
     {
         return Err(AppError::new(StatusCode::CONFLICT, "view_refused", &message.zh, message.en_or_zh()));
     }
-    let page = render_form(&state, &user, lang, &doc, &doc.data, &[], true, None)?;
+    let page = render_form(&state, &user, lang, &doc, &doc.data, &[], true, None).await?;
     Ok(page.into_response())
 }
 
@@ -426,26 +511,95 @@ pub async fn edit_document(
         return Ok(web::redirect(&format!("/documents/{}", doc.id)));
     }
     let lang = Lang::from_request(&headers, uri.query()).0;
-    let flash = query.get("done").and_then(|action| {
-        let wf = bundle.workflow_for(&doc.doctype)?;
-        let done = wf.actions.get(action)?.done.clone()?;
-        Some(web::flash(true, done))
-    });
-    let page = render_form(&state, &user, lang, &doc, &doc.data, &[], false, flash)?;
+    let flash = query.get("done").and_then(|done| done_message(&bundle, &doc, done)).map(|t| web::flash(true, t));
+    let page = render_form(&state, &user, lang, &doc, &doc.data, &[], false, flash).await?;
     Ok(page.into_response())
+}
+
+/// What the form says after `done`: an action's own words, or those of a
+/// look-up, a pick or a copy.
+fn done_message(bundle: &CompiledBundle, doc: &Document, done: &str) -> Option<Text> {
+    if let Some(id) = done.strip_prefix("lookup:") {
+        let ty = bundle.doctype(&doc.doctype)?;
+        let source = bundle.doctype(&ty.lookups.get(id)?.source)?;
+        return Some(Text::new(
+            format!("已根据{}返填，请核对后暂存", source.name.zh),
+            format!("Filled in from the {}: check and save", source.name.en_or_zh()),
+        ));
+    }
+    match done {
+        "pick" => Some(Text::new("已添加所选数据，请核对后暂存", "The chosen lines were added: check them and save")),
+        "copy" => Some(Text::new("复制成功，请核对后暂存", "Copied: check and save")),
+        action => {
+            let in_workflow = |w: &certflow_core::Workflow| w.actions.get(action).and_then(|a| a.done.clone());
+            bundle.workflow_for(&doc.doctype).and_then(in_workflow).or_else(|| {
+                // A child's action answered on its parent's page (删除).
+                let ty = bundle.doctype(&doc.doctype)?;
+                ty.children.values().find_map(|c| bundle.workflow(&c.workflow).and_then(in_workflow))
+            })
+        }
+    }
 }
 
 /// The document a posted form stands for: what was typed, with back-filled,
 /// read-only fields kept at their stored values whatever is posted.
-fn posted_data(bundle: &CompiledBundle, doc: &Document, form: &web::Form) -> Result<Value, AppError> {
+pub(crate) fn posted_data(bundle: &CompiledBundle, doc: &Document, form: &web::Form) -> Result<Value, AppError> {
     let ty = bundle.doctype(&doc.doctype).ok_or_else(AppError::not_found)?;
-    let mut data = formdata::document_from_form(ty, &form.0);
+    let posted = formdata::document_from_form(ty, &form.0);
+    // An action that lets the user fill in only some fields (a draft's
+    // confirmation) takes those and keeps the rest as stored.
+    if let Some(action) = form.get("action").and_then(|a| bundle.workflow_for(&doc.doctype)?.actions.get(a))
+        && !action.fields.is_empty()
+        && !editable(bundle, doc)
+    {
+        let mut data = doc.data.clone();
+        for f in &action.fields {
+            match posted.get(f) {
+                Some(v) => data[f] = v.clone(),
+                None => {
+                    if let Some(obj) = data.as_object_mut() {
+                        obj.remove(f);
+                    }
+                }
+            }
+        }
+        return Ok(data);
+    }
+    let mut data = posted;
     for f in ty.fields.values().filter(|f| !f.editable) {
         match doc.data.get(&f.id) {
             Some(v) => data[&f.id] = v.clone(),
             None => {
                 if let Some(obj) = data.as_object_mut() {
                     obj.remove(&f.id);
+                }
+            }
+        }
+    }
+    // A table whose every field is filled by the system is kept as stored;
+    // in a table of picked lines, what the record fills and the user may
+    // not change is taken from the record again.
+    let lookups = actions::lookups_of(doc);
+    for t in ty.tables.values() {
+        if t.fields.values().all(|f| !f.editable) {
+            data[&t.id] = doc.data.get(&t.id).cloned().unwrap_or_else(|| json!([]));
+            continue;
+        }
+        let Some(p) = &t.pick else { continue };
+        let Some(rows) = lookups.get(&p.lookup).and_then(|r| r.get(&p.rows)).and_then(Value::as_array) else {
+            continue;
+        };
+        let Some(lines) = data.get_mut(&t.id).and_then(Value::as_array_mut) else { continue };
+        for line in lines {
+            let key = line.get(&p.into).map(cell_text).unwrap_or_default();
+            let Some(row) = rows.iter().find(|r| r.get(&p.key).map(cell_text).as_deref() == Some(key.as_str())) else {
+                continue;
+            };
+            for (target, from) in &p.fill {
+                if t.fields.get(target).is_some_and(|f| !f.editable)
+                    && let Some(v) = row.get(from)
+                {
+                    line[target] = v.clone();
                 }
             }
         }
@@ -479,7 +633,7 @@ pub async fn to_sign_form(
             "Someone changed this document meanwhile: reload and try again",
         )));
     };
-    Ok(match actions::to_sign(&state, &doc, &data)? {
+    Ok(match actions::to_sign(&state, &doc, &data).await? {
         Ok(text) => {
             let digest = actions::digest_hex(text.as_bytes());
             axum::Json(json!({"to_sign": text, "digest": digest})).into_response()
@@ -507,7 +661,7 @@ pub async fn post_document(
             "数据已被他人修改，请刷新后重新操作",
             "Someone changed this document meanwhile: reload and try again",
         );
-        return form_with_message(&state, &user, lang, &doc, StatusCode::CONFLICT, message);
+        return form_with_message(&state, &user, lang, &doc, StatusCode::CONFLICT, message).await;
     }
     let bundle = state.bundle.current();
     let data = posted_data(&bundle, &doc, &form)?;
@@ -525,6 +679,8 @@ pub async fn post_document(
         Outcome::Done { document, .. } => {
             let target = if editable(&bundle, &document) {
                 format!("/documents/{}/edit?done={action}", document.id)
+            } else if let Some(parent) = document.parent_id {
+                format!("/documents/{parent}/edit?done={action}")
             } else {
                 let list = bundle.list_views.values().find(|v| v.doctypes.contains(&document.doctype));
                 match list {
@@ -550,12 +706,24 @@ pub async fn post_document(
                         format!("{} entries need correcting: see the red notes", errors.len()),
                     ),
                 )),
-            )?;
+            )
+            .await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
         Outcome::Refused(message) => {
-            let page = render_form(&state, &user, lang, &doc, &data, &[], false, Some(web::flash(false, message)))?;
+            let page =
+                render_form(&state, &user, lang, &doc, &data, &[], false, Some(web::flash(false, message))).await?;
             Ok((StatusCode::CONFLICT, page).into_response())
+        }
+        Outcome::Deleted { .. } => {
+            let target = match doc.parent_id {
+                Some(parent) => format!("/documents/{parent}/edit?done={action}"),
+                None => match bundle.list_views.values().find(|v| v.doctypes.contains(&doc.doctype)) {
+                    Some(v) => format!("/lists/{}?done={action}", v.id),
+                    None => "/".to_owned(),
+                },
+            };
+            Ok(web::redirect(&target))
         }
     }
 }

@@ -77,10 +77,10 @@ pub async fn import(
     user.check_csrf(Some(&csrf))?;
     let bundle = state.bundle.current();
     let ty = bundle.doctype(&doc.doctype).ok_or_else(AppError::not_found)?;
-    let refuse =
-        |text: Text| crate::pages::form_with_message(&state, &user, lang, &doc, StatusCode::UNPROCESSABLE_ENTITY, text);
     let Some((name, bytes)) = file.filter(|(n, b)| !n.is_empty() || !b.is_empty()) else {
-        return refuse(Text::new("请选择对应的 excel 模板文件！", "Choose the Excel template file of this form"));
+        let text = Text::new("请选择对应的 excel 模板文件！", "Choose the Excel template file of this form");
+        return crate::pages::form_with_message(&state, &user, lang, &doc, StatusCode::UNPROCESSABLE_ENTITY, text)
+            .await;
     };
     match excel::import(ty, &table, &name, &bytes, &ImportLimits::default()) {
         Ok(rows) => {
@@ -88,7 +88,8 @@ pub async fn import(
             data[&table] = Value::Array(rows.into_iter().map(Value::Object).collect());
             let report = bundle.validate_as(ty, &data, Mode::Draft);
             let flash = crate::web::flash(true, Text::new("文件导入成功", "File imported: check the lines and save"));
-            Ok(render_form(&state, &user, lang, &doc, &report.document, &report.errors, false, Some(flash))?
+            Ok(render_form(&state, &user, lang, &doc, &report.document, &report.errors, false, Some(flash))
+                .await?
                 .into_response())
         }
         Err(ImportError::Invalid(errors)) => {
@@ -111,9 +112,13 @@ pub async fn import(
                         format!("The file has {} problems: correct them and import again", errors.len()),
                     ),
                 )),
-            )?;
+            )
+            .await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
-        Err(other) => refuse(Text::new(other.message_zh(), other.message_en())),
+        Err(other) => {
+            let text = Text::new(other.message_zh(), other.message_en());
+            crate::pages::form_with_message(&state, &user, lang, &doc, StatusCode::UNPROCESSABLE_ENTITY, text).await
+        }
     }
 }

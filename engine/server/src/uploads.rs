@@ -207,6 +207,7 @@ pub(crate) async fn accept_upload(
             return Ok(UploadOutcome::Done(message.unwrap_or_else(|| Text::new("上传成功！", "Uploaded"))));
         }
         Ok(Outcome::Refused(text)) => Ok(text),
+        Ok(Outcome::Deleted { .. }) => Ok(not_possible_now()),
         Ok(Outcome::Invalid { errors, .. }) => Ok(Text::new(
             errors.iter().map(|e| e.message_zh.clone()).collect::<Vec<_>>().join("；"),
             errors.iter().map(|e| e.message_en.clone()).collect::<Vec<_>>().join("; "),

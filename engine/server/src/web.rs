@@ -29,6 +29,7 @@ pub fn templates(signer_url: &str) -> Arc<Environment<'static>> {
         ("form.html", include_str!("../templates/form.html")),
         ("attachments.html", include_str!("../templates/attachments.html")),
         ("officer.html", include_str!("../templates/officer.html")),
+        ("new.html", include_str!("../templates/new.html")),
     ] {
         env.add_template(name, source).expect("built-in templates compile");
     }

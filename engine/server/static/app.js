@@ -88,6 +88,9 @@
   // ---- line tables (IN-5) ----
   function lineTables() { return $$(".line-table"); }
   function editorInputs(table) { return $$(".line-editor input:not(.date-picker), .line-editor textarea", table); }
+  // A checkbox's value is whether it is ticked ("true" or nothing).
+  function valueOf(input) { return input.type === "checkbox" ? (input.checked ? "true" : "") : input.value.trim(); }
+  function setValue(input, value) { if (input.type === "checkbox") input.checked = value === "true"; else input.value = value; }
   function fieldOf(input) { return input.id.replace(`edit-${input.closest(".line-table").dataset.table}-`, ""); }
   function rowsOf(table) { return $$("tbody tr.line", table); }
   function renumber(table) {
@@ -103,13 +106,13 @@
   }
   function clearEditor(table) {
     delete table.dataset.editing;
-    editorInputs(table).forEach((i) => { i.value = ""; if (i.classList.contains("picker")) showLabel(i); });
+    editorInputs(table).forEach((i) => { setValue(i, ""); if (i.classList.contains("picker")) showLabel(i); });
     $$(".line-editor .field-error", table).forEach((e) => (e.textContent = ""));
     $$(".line-editor .field", table).forEach((f) => f.classList.remove("has-error"));
     $(".editor-item-no", table).textContent = rowsOf(table).length + 1;
     rowsOf(table).forEach((r) => r.classList.remove("editing"));
   }
-  function editorHasData(table) { return editorInputs(table).some((i) => i.value.trim() !== ""); }
+  function editorHasData(table) { return editorInputs(table).some((i) => valueOf(i) !== ""); }
   function storeLine(table) {
     if (!editorHasData(table)) return false;
     const id = table.dataset.table;
@@ -130,8 +133,8 @@
     editorInputs(table).forEach((input) => {
       const td = $(`td[data-field="${fieldOf(input)}"]`, tr);
       if (!td) return;
-      $("input[type=hidden]", td).value = input.value.trim();
-      $(".cell-text", td).textContent = input.value.trim();
+      $("input[type=hidden]", td).value = valueOf(input);
+      $(".cell-text", td).textContent = valueOf(input);
       td.classList.remove("cell-error");
       const err = $(".field-error", td);
       if (err) err.remove();
@@ -147,7 +150,7 @@
     $(".editor-item-no", table).textContent = tr.dataset.n;
     editorInputs(table).forEach((input) => {
       const td = $(`td[data-field="${fieldOf(input)}"]`, tr);
-      input.value = td ? $("input[type=hidden]", td).value : "";
+      setValue(input, td ? $("input[type=hidden]", td).value : "");
       if (input.classList.contains("picker")) showLabel(input);
       const label = input.closest(".field");
       const err = td ? $(".field-error", td) : null;
@@ -314,8 +317,13 @@
   // the card number and signature. If anything fails nothing is posted.
   document.addEventListener("submit", async (e) => {
     const form = e.target;
-    if (form.id === "doc-form") lineTables().forEach((table) => { if ($(".line-editor", table)) storeLine(table); });
     const button = e.submitter;
+    // 是否确认提交 / 是否确认删除已选中的数据？: asked once, before signing.
+    if (button && button.dataset.confirm && form.dataset.confirmed !== button.value) {
+      if (!confirm(button.dataset.confirm)) { e.preventDefault(); return; }
+      form.dataset.confirmed = button.value;
+    }
+    if (form.id === "doc-form") lineTables().forEach((table) => { if ($(".line-editor", table)) storeLine(table); });
     if (!button || button.dataset.sign !== "true" || form.dataset.signed === "true") return;
     e.preventDefault();
     const post = () => { form.dataset.signed = "true"; form.requestSubmit(button); };
@@ -460,5 +468,67 @@
     $("#receipts-refresh").addEventListener("click", loadReceipts);
     $("#receipts-close").addEventListener("click", () => { $("#receipts").hidden = true; });
   }
+  // Look-ups (检验检疫编号 + Enter): the form goes to the look-up, which
+  // fills it from the record and keeps what was typed elsewhere.
+  const lookupKeys = $("#lookup-keys");
+  const docForm = $("#doc-form");
+  if (lookupKeys && docForm && !docForm.classList.contains("read-only")) {
+    JSON.parse(lookupKeys.textContent).forEach((l) => {
+      const input = $(`#f-${l.field}`);
+      if (!input || input.readOnly) return;
+      const button = document.createElement("button");
+      button.type = "submit";
+      button.className = "lookup";
+      button.id = `lookup-${l.id}`;
+      button.formAction = `/documents/${docForm.dataset.document}/lookups/${l.id}`;
+      button.textContent = t("查询", "Look up");
+      input.after(button);
+      input.addEventListener("keydown", (e) => {
+        if (e.key === "Enter") { e.preventDefault(); e.stopPropagation(); docForm.requestSubmit(button); }
+      }, true);
+    });
+  }
+
+  // 添加证书: kind → its formats; blank or by a similar inspection number.
+  $$(".child-add").forEach((b) => b.addEventListener("click", () => {
+    const dialog = $(`#${b.dataset.slot}-dialog`);
+    const kinds = JSON.parse($(".child-kinds", dialog).textContent);
+    const kind = $(".child-kind", dialog);
+    const format = $(".child-format", dialog);
+    const fill = () => {
+      format.innerHTML = "";
+      const k = kinds.find((x) => x.code === kind.value);
+      (k ? k.formats : []).forEach((f) => {
+        const o = document.createElement("option");
+        o.value = f.id; o.textContent = `${f.code || ""} ${f.name}`.trim();
+        format.appendChild(o);
+      });
+    };
+    kind.onchange = fill;
+    fill();
+    const similar = $(".similar", dialog);
+    $$("input[name=mode]", dialog).forEach((r) => { r.onchange = () => { similar.hidden = r.value !== "similar" || !r.checked; }; });
+    $(".similar-search", dialog).onclick = async () => {
+      const number = $(".similar-number", dialog).value.trim();
+      const res = await fetch(`/documents/${docForm.dataset.document}/children/${b.dataset.slot}/similar?doctype=${encodeURIComponent(format.value)}&number=${encodeURIComponent(number)}`, { headers: { Accept: "application/json" } });
+      if (!res.ok) { alert(await apiError(res)); return; }
+      const body = $(".similar-rows tbody", dialog);
+      body.innerHTML = "";
+      const rows = await res.json();
+      if (!rows.length) { body.innerHTML = `<tr><td colspan="5" class="empty">${t("暂无数据", "Nothing found")}</td></tr>`; return; }
+      rows.forEach((r, i) => {
+        const tr = document.createElement("tr");
+        const td = document.createElement("td");
+        const radio = document.createElement("input");
+        radio.type = "radio"; radio.name = "similar"; radio.value = r.id; radio.checked = i === 0;
+        td.appendChild(radio); tr.appendChild(td);
+        [r.unified_no, r.cert_no, r.category, r.format].forEach((v) => { const c = document.createElement("td"); c.textContent = v || "-"; tr.appendChild(c); });
+        body.appendChild(tr);
+      });
+    };
+    $(".dialog-close", dialog).onclick = () => dialog.close();
+    dialog.showModal();
+  }));
+
   if (messages.alert) alert(messages.alert);
 })();

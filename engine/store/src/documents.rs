@@ -28,6 +28,9 @@ pub struct Document {
     pub customs_no: Option<String>,
     /// The enterprise's own reference, e.g. a declaration number.
     pub business_no: Option<String>,
+    /// The document this one was made inside (a certificate of an
+    /// application), if any.
+    pub parent_id: Option<Uuid>,
     pub data: Value,
     /// The engine's metadata about the document, not the user's data: e.g.
     /// a customs notice's number, reason and requirement, or the signature
@@ -49,6 +52,8 @@ pub struct NewDocument {
     pub enterprise: String,
     pub status: String,
     pub business_no: Option<String>,
+    /// See [`Document::parent_id`].
+    pub parent_id: Option<Uuid>,
     pub data: Value,
     /// See [`Document::meta`]; `json!({})` when there is none.
     pub meta: Value,
@@ -114,6 +119,8 @@ pub struct DocumentQuery {
     pub business_no: Option<String>,
     pub unified_no: Option<String>,
     pub customs_no: Option<String>,
+    /// Only the documents made inside this one.
+    pub parent: Option<Uuid>,
     pub date_field: DateField,
     /// Inclusive.
     pub from: Option<OffsetDateTime>,
@@ -141,6 +148,7 @@ impl DocumentQuery {
             business_no: None,
             unified_no: None,
             customs_no: None,
+            parent: None,
             date_field: DateField::default(),
             from: None,
             until: None,
@@ -165,6 +173,9 @@ impl DocumentQuery {
         if let Some(customs_no) = &self.customs_no {
             filter.equals("customs_no", Param::Text(customs_no.clone()));
         }
+        if let Some(parent) = self.parent {
+            filter.equals("parent_id", Param::Text(parent.to_string()));
+        }
         let column = self.date_field.column();
         if let Some(from) = self.from {
             filter.compare(column, ">=", Param::Int(to_millis(from)));
@@ -187,7 +198,7 @@ pub struct DocumentPage {
 macro_rules! document_columns {
     () => {
         "id, doctype, bundle_hash, enterprise, status, unified_no, customs_no, business_no, \
-         data, meta, created_at, updated_at, version, created_by"
+         parent_id, data, meta, created_at, updated_at, version, created_by"
     };
 }
 
@@ -201,6 +212,7 @@ pub(crate) struct DocumentRow {
     unified_no: Option<String>,
     customs_no: Option<String>,
     business_no: Option<String>,
+    parent_id: Option<String>,
     data: JsonValue,
     meta: JsonValue,
     created_at: i64,
@@ -222,6 +234,7 @@ impl TryFrom<DocumentRow> for Document {
             unified_no: row.unified_no,
             customs_no: row.customs_no,
             business_no: row.business_no,
+            parent_id: row.parent_id.as_deref().map(parse_uuid).transpose()?,
             data: row.data.0,
             meta: row.meta.0,
             created_at: from_millis(row.created_at)?,
@@ -234,8 +247,8 @@ impl TryFrom<DocumentRow> for Document {
 
 const INSERT_DOCUMENT: &str = concat!(
     "INSERT INTO documents (id, doctype, bundle_hash, enterprise, status, business_no, data, meta, \
-     created_at, updated_at, version, created_by) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, 1, $10) RETURNING ",
+     created_at, updated_at, version, created_by, parent_id) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, 1, $10, $11) RETURNING ",
     document_columns!()
 );
 
@@ -271,6 +284,8 @@ pub(crate) const DOCUMENT_EXISTS: &str = "SELECT COUNT(*) FROM documents WHERE i
 
 const DELETE_DOCUMENT: &str = "DELETE FROM documents WHERE id = $1 AND enterprise = $2";
 
+const DELETE_CHILDREN: &str = "DELETE FROM documents WHERE parent_id = $1 AND enterprise = $2";
+
 /// The error for an update that matched no row, given the version found now.
 pub(crate) fn stale_update_error(id: Uuid, expected: i64, actual: Option<i64>) -> StoreError {
     match actual {
@@ -295,6 +310,7 @@ impl Store {
                 .bind(Json(&new.meta))
                 .bind(created_at)
                 .bind(&new.created_by)
+                .bind(new.parent_id.map(|p| p.to_string()))
                 .fetch_one(pool)
                 .await?
         });
@@ -394,6 +410,19 @@ impl Store {
     pub async fn delete_document(&self, enterprise: &str, id: Uuid) -> Result<()> {
         let deleted = with_pool!(self, |pool| {
             sqlx::query(DELETE_DOCUMENT).bind(id.to_string()).bind(enterprise).execute(pool).await?.rows_affected()
+        });
+        if deleted == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Deletes the document and the documents made inside it, in one
+    /// transaction. The audit trail stays.
+    pub async fn delete_document_with_children(&self, enterprise: &str, id: Uuid) -> Result<()> {
+        let deleted = write_tx!(self, durable = false, |tx| {
+            sqlx::query(DELETE_CHILDREN).bind(id.to_string()).bind(enterprise).execute(&mut *tx).await?;
+            sqlx::query(DELETE_DOCUMENT).bind(id.to_string()).bind(enterprise).execute(&mut *tx).await?.rows_affected()
         });
         if deleted == 0 {
             return Err(StoreError::NotFound);

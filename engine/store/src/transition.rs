@@ -63,14 +63,25 @@ impl Store {
     /// audit line and queues the outbox message. If any step fails nothing
     /// is written.
     pub async fn transition(&self, transition: Transition) -> Result<Transitioned> {
-        if let Some(request) = &transition.assign_unified_no {
-            request.validate()?;
+        let mut done = self.transition_all(vec![transition]).await?;
+        done.pop().ok_or(StoreError::NotFound)
+    }
+
+    /// Several transitions in one database transaction, in order: all of
+    /// them or none (an application submitted with its certificates).
+    pub async fn transition_all(&self, transitions: Vec<Transition>) -> Result<Vec<Transitioned>> {
+        for transition in &transitions {
+            if let Some(request) = &transition.assign_unified_no {
+                request.validate()?;
+            }
         }
         let at = to_millis(now());
-        let id = transition.document_id.to_string();
-        let update = &transition.update;
-        let (row, audit_id, message_id): (DocumentRow, i64, Option<i64>) =
-            write_tx!(self, durable = transition.durable, |tx| {
+        let durable = transitions.iter().any(|t| t.durable);
+        let rows: Vec<(DocumentRow, i64, Option<i64>)> = write_tx!(self, durable = durable, |tx| {
+            let mut rows = Vec::with_capacity(transitions.len());
+            for transition in &transitions {
+                let id = transition.document_id.to_string();
+                let update = &transition.update;
                 let updated: Option<DocumentRow> = sqlx::query_as(UPDATE_DOCUMENT)
                     .bind(&update.status)
                     .bind(Json(&update.data))
@@ -133,8 +144,12 @@ impl Store {
                     ),
                     None => None,
                 };
-                (row, audit_id, message_id)
-            });
-        Ok(Transitioned { document: row.try_into()?, audit_id, message_id })
+                rows.push((row, audit_id, message_id));
+            }
+            rows
+        });
+        rows.into_iter()
+            .map(|(row, audit_id, message_id)| Ok(Transitioned { document: row.try_into()?, audit_id, message_id }))
+            .collect()
     }
 }

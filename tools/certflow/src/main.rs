@@ -6,6 +6,7 @@
 mod agent;
 mod check;
 mod doctypes;
+mod ledger;
 mod lint;
 mod render;
 mod schema;
@@ -48,6 +49,8 @@ enum Command {
     RenderWorker,
     /// Run the server.
     Serve(serve::Args),
+    /// Records of outside systems: `ledger import FILE` (the inspection e-ledger).
+    Ledger(ledger::Args),
     /// Run the local card signer (E-Port client compatible WebSocket), or create a soft card.
     Agent(agent::Args),
 }
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
         Command::RenderWorker => render::worker(),
         Command::Serve(args) => serve::run(args),
         Command::Agent(args) => agent::run(args),
+        Command::Ledger(args) => ledger::run(args),
     };
     match result {
         Ok(code) => code,

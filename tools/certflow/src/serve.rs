@@ -52,6 +52,17 @@ pub struct Args {
     gateway_token: Option<String>,
 }
 
+/// The database to use: the one given, else SQLite under ./data.
+pub fn database_url(given: Option<String>) -> anyhow::Result<String> {
+    match given {
+        Some(url) => Ok(url),
+        None => {
+            std::fs::create_dir_all("data").context("creating ./data for the database")?;
+            Ok("sqlite:data/certflow.sqlite".to_owned())
+        }
+    }
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -66,13 +77,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 async fn serve(args: Args) -> anyhow::Result<()> {
     let bundle = load_bundle(&args.bundle)?;
-    let url = match args.database {
-        Some(url) => url,
-        None => {
-            std::fs::create_dir_all("data").context("creating ./data for the database")?;
-            "sqlite:data/certflow.sqlite".to_owned()
-        }
-    };
+    let url = database_url(args.database.clone())?;
     let store = Store::connect(&url).await.with_context(|| format!("opening the database {url}"))?;
     tracing::info!(bundle = bundle.short_hash(), doctypes = bundle.doctypes.len(), database = %url, "starting");
     let config = ServerConfig {

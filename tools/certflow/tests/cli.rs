@@ -241,3 +241,49 @@ fn lint_stops_a_looping_template_and_reports_it() {
     assert!(stdout(&out).contains("export-c2-2"), "{}", stdout(&out));
     assert!(started.elapsed() < std::time::Duration::from_secs(60), "stopped: {:?}", started.elapsed());
 }
+
+#[test]
+fn ledger_import_stores_valid_records_and_names_the_fields_of_the_others() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = format!("sqlite:{}", dir.path().join("ledger.sqlite").display());
+    let sample: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo_root().join("forms/samples/e-ledger.json")).unwrap())
+            .unwrap();
+    let mut bad = sample.clone();
+    bad["insp_no"] = "224N42010009999".into();
+    bad["destination_country"] = "XXX".into();
+    bad["goods"][1]["hs_code"] = "07".into();
+    let file = dir.path().join("ledger.json");
+    std::fs::write(&file, serde_json::json!({"records": [sample, bad]}).to_string()).unwrap();
+
+    let out = certflow(&["ledger", "import", file.to_str().unwrap(), "--database", &db]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "a rejected record fails the import: {text}");
+    assert!(text.contains("record 2 (224N42010009999): destination_country: [param]"), "{text}");
+    assert!(text.contains("record 2 (224N42010009999): goods/2/hs_code: [pattern]"), "{text}");
+    assert!(text.contains("2 read, 1 stored, 1 rejected (1 in the database now)"), "{text}");
+
+    // CSV: one row per goods line, the header naming fields and table.fields.
+    let csv = dir.path().join("ledger.csv");
+    std::fs::write(
+        &csv,
+        "\u{feff}insp_no,office,consignor_code,consignor_credit_code,consignor_name_zh,consignee_name_en,destination_country,transport_mode,certificates.cert_code,certificates.originals,certificates.copies,goods.item_no,goods.hs_code,goods.name_zh,goods.weight,goods.weight_unit\n\
+         222N01040001300,0104,1101910023,91350100M000100Y43,北京华夏示范食品进出口有限公司,SAKURA FOODS CO. LTD.,JPN,2,18,1,2,1,0703200000,鲜大蒜,1200.5,035\n\
+         222N01040001300,,,,,,,,,,,2,0910110000,鲜姜,800,035\n",
+    )
+    .unwrap();
+    let out = certflow(&["ledger", "import", csv.to_str().unwrap(), "--database", &db, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(report["read"], 1, "two rows of one record");
+    assert_eq!(report["stored"], 1);
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let record = runtime.block_on(async {
+        let store = certflow_store::Store::connect(&db).await.unwrap();
+        store.get_lookup_record("e-ledger", "222N01040001300").await.unwrap().expect("stored")
+    });
+    assert_eq!(record.data["goods"].as_array().unwrap().len(), 2);
+    assert_eq!(record.data["goods"][0]["weight"], 1200.5);
+    assert_eq!(record.data["certificates"][0]["cert_code"], "18");
+}

@@ -11,6 +11,7 @@ pub fn new_document(enterprise: &str, doctype: &str) -> NewDocument {
         enterprise: enterprise.to_owned(),
         status: "draft".to_owned(),
         business_no: None,
+        parent_id: None,
         data: sample_data(),
         meta: json!({}),
         created_by: "user-1".to_owned(),

@@ -9,6 +9,7 @@ mod accounts;
 mod attachments;
 mod audit;
 mod documents;
+mod lookups;
 mod migrations;
 mod numbering;
 mod outbox;

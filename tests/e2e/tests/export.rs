@@ -1,0 +1,153 @@
+//! The export application in the browser (OUT-1 … OUT-8, OUT-11, CU-1):
+//! 新增 from the e-ledger, a C5-1 added of the kinds the ledger ticks, goods
+//! ticked from the ledger, 暂存, 提交 with the card PIN after 是否确认提交,
+//! customs storing it with numbers, the officer issuing it, and the issued
+//! e-certificate previewed as PDF.
+
+use std::time::Duration;
+
+use certflow_e2e::{Session, session};
+use serde_json::json;
+
+const CARD_A: &str = "8930000000000001";
+const CARD_OFFICER: &str = "8990000000000001";
+const PIN: &str = "88888888";
+const PIN_OFFICER: &str = "99999999";
+const PHYTO_AND_VET: &str = "222N01040001195";
+
+/// Sets a select's value as a user's choice would, change event included.
+async fn choose(s: &Session, css: &str, value: &str) {
+    s.js(
+        "const el = document.querySelector(arguments[0]); el.value = arguments[1]; el.dispatchEvent(new Event('change'));",
+        vec![json!(css), json!(value)],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn export_application_from_the_ledger_to_the_issued_certificate() {
+    let mut s = session!();
+    s.login(CARD_A, PIN).await;
+    s.navigating(s.click("nav a[href=\"/lists/export-applications\"]")).await;
+    s.wait_text("h1", "出境证书申请").await;
+
+    // 新增: the inspection number first; a record that ticks no certificate is refused.
+    s.navigating(s.click("#create-export-application")).await;
+    s.fill("#new-key", "222N01040001211").await;
+    s.navigating(s.click("#new-confirm")).await;
+    s.wait_text("#flash", "电子底账未勾选所需单证").await;
+    s.fill("#new-key", PHYTO_AND_VET).await;
+    s.navigating(s.click("#new-confirm")).await;
+    assert!(s.path().await.ends_with("/edit"), "the new application opens");
+    assert_eq!(s.value("#f-consignor_name").await, "北京华夏示范食品进出口有限公司");
+    assert_eq!(s.find("#f-consignor_name").await.attr("readonly").await.expect("attr").as_deref(), Some("true"));
+    assert_eq!(s.value("#f-declarant_code").await, "1101910023", "申报单位 from the card");
+    s.js("document.querySelector('#f-pickup').value = '1';", vec![]).await;
+    s.fill("#f-contact_name", "刘晓燕").await;
+    s.fill("#f-contact_mobile", "13905376612").await;
+    s.navigating(s.click("#action-save")).await;
+    s.wait_text("#flash", "暂存成功").await;
+    let unified = s.text("#doc-unified-no").await.expect("申请单统一编号 once saved");
+    assert!(unified.starts_with('A') && unified.len() == 18, "{unified}");
+    s.screenshot("30-export-application").await;
+
+    // 添加证书: only the ledger's kinds; C5-1 by a blank draft.
+    s.click("#certificates-add").await;
+    s.wait_js("the add dialog", "return document.querySelector('#certificates-dialog').open;", vec![]).await;
+    let kinds =
+        s.js("return [...document.querySelectorAll('#certificates-kind option')].map(o => o.value);", vec![]).await;
+    assert_eq!(kinds, json!(["14", "18"]), "the kinds the ledger ticks");
+    choose(&s, "#certificates-kind", "18").await;
+    choose(&s, "#certificates-format", "export-c5-1").await;
+    s.screenshot("31-export-add-certificate").await;
+    s.navigating(s.click("#certificates-add-confirm")).await;
+    s.wait_text("h1", "C5-1植物检疫证书").await;
+    assert_eq!(s.value("#f-title_zh").await, "植物检疫证书");
+    assert_eq!(s.value("#f-destination_country").await, "MYS");
+
+    // Goods: tick the ledger's line, confirm; fill what the ledger does not say.
+    s.click("#pick-goods input[value=\"1\"]").await;
+    s.navigating(s.click("#pick-goods-confirm")).await;
+    s.wait_text("#flash", "已添加所选数据").await;
+    s.wait_text("#table-goods tr.line[data-n=\"1\"] td[data-field=\"hs_code\"]", "0703200000").await;
+    assert!(s.text("#goods-new").await.is_none(), "no goods outside the ledger");
+    s.click("#table-goods tr.line[data-n=\"1\"] td.item-no").await;
+    s.fill("#edit-goods-botanical_name", "Allium sativum L.").await;
+    s.click("#goods-save").await;
+    s.wait_text("#table-goods tr.line[data-n=\"1\"] td[data-field=\"botanical_name\"]", "Allium sativum L.").await;
+    s.fill("#f-origin_place_zh", "山东省金乡县").await;
+    s.fill("#f-origin_place_en", "JINXIANG, SHANDONG, CHINA").await;
+    s.fill("#f-issue_place_zh", "北京").await;
+    s.fill("#f-issue_place_en", "BEIJING").await;
+    s.navigating(s.click("#action-save")).await;
+    s.wait_text("#flash", "暂存成功").await;
+    s.screenshot("32-export-certificate").await;
+
+    // Back on the application: the certificate is listed; 提交 asks, then signs.
+    s.navigating(s.click("#doc-parent")).await;
+    s.wait_text("#certificates-rows", "C5-1").await;
+    s.click("#action-submit").await;
+    assert_eq!(s.alert_text().await, "是否确认提交");
+    s.client.accept_alert().await.expect("confirming");
+    s.wait_js("the PIN dialog", "return document.querySelector('#pin-dialog').open;", vec![]).await;
+    s.fill("#pin-input", PIN).await;
+    s.navigating(s.click("#pin-ok")).await;
+    s.wait_text("#flash", "提交成功").await;
+    s.screenshot("33-export-submitted").await;
+
+    // Customs stores the application and the certificate, with their numbers.
+    let app_id = s.js("return new URLSearchParams(location.search).get('doc');", vec![]).await;
+    let app_id = app_id.as_str().expect("the list names the submitted application").to_owned();
+    let customs_no = wait_status(&s, &app_id, "HS").await;
+    assert!(customs_no.starts_with("0104") && customs_no.len() == 18, "申请单海关编号 {customs_no}");
+    s.goto(&format!("/documents/{app_id}")).await;
+    let cert_id = s
+        .js("const r = document.querySelector('#certificates-rows tr[data-id]'); return r && r.dataset.id;", vec![])
+        .await;
+    let cert_id = cert_id.as_str().expect("the certificate row").to_owned();
+    assert_eq!(wait_status(&s, &cert_id, "HS").await, "222N01040001195118", "证书编号");
+    s.logout().await;
+
+    // The officer issues it (HP, 已签发，待打印).
+    s.login(CARD_OFFICER, PIN_OFFICER).await;
+    let row = format!("#officer-documents tr[data-id=\"{cert_id}\"]");
+    s.find(&row).await;
+    choose(&s, &format!("{row} select[name=code]"), "HP").await;
+    s.navigating(s.click(&format!("{row} button[type=submit]"))).await;
+    s.wait_text("#flash", "HP").await;
+    s.logout().await;
+
+    // The enterprise previews the issued e-certificate.
+    s.login(CARD_A, PIN).await;
+    s.goto(&format!("/documents/{app_id}")).await;
+    s.wait_text("#certificates-rows", "已签发，待打印").await;
+    s.screenshot("34-export-issued").await;
+    let pdf = s
+        .wait_js_for(
+            "the e-certificate preview",
+            Duration::from_secs(60),
+            "const x = new XMLHttpRequest(); x.open('GET', arguments[0], false); x.send(); \
+             return x.status === 200 ? [x.getResponseHeader('content-type'), x.responseText.length] : null;",
+            vec![json!(format!("/documents/{cert_id}/preview.pdf"))],
+        )
+        .await;
+    assert_eq!(pdf[0], "application/pdf");
+    assert!(pdf[1].as_u64().unwrap_or(0) > 10_000, "a real PDF: {pdf}");
+    s.finish().await;
+}
+
+/// Waits (as the page would, asking the API) until the document reaches
+/// `status`; its customs number then.
+async fn wait_status(s: &Session, id: &str, status: &str) -> String {
+    let found = s
+        .wait_js_for(
+            &format!("{id} to reach {status}"),
+            Duration::from_secs(30),
+            "const x = new XMLHttpRequest(); x.open('GET', '/api/v1/documents/' + arguments[0], false); x.send(); \
+             if (x.status !== 200) return null; const d = JSON.parse(x.responseText); \
+             return d.status === arguments[1] ? (d.customs_no || '-') : null;",
+            vec![json!(id), json!(status)],
+        )
+        .await;
+    found.as_str().unwrap_or_default().to_owned()
+}
