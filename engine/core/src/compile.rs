@@ -1664,6 +1664,11 @@ fn overlay_table(target: &mut MergedTable, t: &RawTable, file: &str) {
     overlay_fields(&mut target.fields, &t.fields, file);
     for r in &t.remove {
         target.fields.shift_remove(&r.value);
+        // Picked lines no longer fill or bound what the format removed.
+        if let Some((_, pick)) = target.pick.as_mut() {
+            pick.value.fill.shift_remove(&r.value);
+            pick.value.not_exceeding.shift_remove(&r.value);
+        }
     }
 }
 

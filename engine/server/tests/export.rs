@@ -565,3 +565,27 @@ async fn deleting_an_application_deletes_its_certificates() {
     assert!(app.state.store.get_document(A, application.id).await.is_err());
     assert!(app.state.store.get_document(A, cert.id).await.is_err());
 }
+
+#[tokio::test]
+async fn the_demo_ledger_asks_for_every_kind_of_the_catalogue() {
+    let app = test_app().await;
+    let bundle = app.state.bundle.current();
+    let demo: Value = serde_json::from_str(certflow_server::demo::DEMO_LEDGER).unwrap();
+    let mut kinds = std::collections::BTreeSet::new();
+    for record in demo["records"].as_array().unwrap() {
+        let ours = record["consignor_code"] == A || record["declarant_code"] == A || record["producer_code"] == A;
+        for c in record["certificates"].as_array().unwrap() {
+            if ours {
+                kinds.insert(c["cert_code"].as_str().unwrap().to_owned());
+            }
+        }
+        let key = record["insp_no"].as_str().unwrap();
+        assert!(app.state.store.get_lookup_record("e-ledger", key).await.unwrap().is_some(), "{key} imported");
+    }
+    let formats: Vec<_> = bundle.doctypes.values().filter(|t| t.format_code.is_some()).collect();
+    assert!(formats.len() >= 30, "{} formats", formats.len());
+    for ty in formats {
+        let kind = &ty.category.as_ref().expect("a format has a kind").code;
+        assert!(kinds.contains(kind), "no demo record of enterprise A asks for {} ({kind})", ty.id);
+    }
+}
