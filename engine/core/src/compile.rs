@@ -1047,6 +1047,20 @@ impl Compiler<'_> {
             }
             from_party.insert(target.clone(), source.value.clone());
         }
+        let mut value_templates = Vec::new();
+        if let Some((tfile, names)) = &m.value_templates {
+            for name in names {
+                if fields.contains_key(&name.value) || tables.contains_key(&name.value) {
+                    value_templates.push(name.value.clone());
+                } else {
+                    self.error(
+                        "doctype.unknown-field",
+                        at(tfile, name),
+                        format!("`value_templates` keeps `{}`, which is not a field of `{id}`", name.value),
+                    );
+                }
+            }
+        }
         let children = m
             .children
             .iter()
@@ -1089,6 +1103,7 @@ impl Compiler<'_> {
             layout,
             record_key,
             from_party,
+            value_templates,
             children,
             sample,
             origin: SourceSpan::new(file, id_span.line, id_span.column),
@@ -1428,6 +1443,7 @@ impl Compiler<'_> {
             schema: raw.schema.as_ref().map(|s| s.value.clone()),
             hint: raw.hint.clone(),
             widget,
+            latin: raw.latin.unwrap_or(false),
         })
     }
 
@@ -1564,6 +1580,7 @@ struct Merged {
     layout: MergedLayout,
     record_key: Option<(String, S<String>)>,
     from_party: IndexMap<String, (String, S<String>)>,
+    value_templates: Option<(String, Vec<S<String>>)>,
     children: IndexMap<String, (String, S<crate::raw::RawChildren>)>,
 }
 
@@ -1638,6 +1655,9 @@ impl Merged {
         if let Some(lookups) = &raw.lookups {
             self.lookups = lookups.iter().map(|(k, v)| (k.clone(), (file.to_owned(), v.value.clone()))).collect();
         }
+        if let Some(fields) = &raw.value_templates {
+            self.value_templates = Some((file.to_owned(), fields.clone()));
+        }
         if let Some(from_party) = &raw.from_party {
             self.from_party = from_party.iter().map(|(k, v)| (k.clone(), (file.to_owned(), v.clone()))).collect();
         }
@@ -1697,7 +1717,10 @@ impl RawField {
         macro_rules! or {
             ($($f:ident),*) => { RawField { $( $f: self.$f.or_else(|| base.$f.clone()), )* } };
         }
-        or!(label, class, editable, required, field_type, format, param, max_length, max_bytes, schema, hint, widget)
+        or!(
+            label, class, editable, required, field_type, format, param, max_length, max_bytes, schema, hint, widget,
+            latin
+        )
     }
 }
 

@@ -59,6 +59,8 @@ pub struct Field {
     pub schema: Option<serde_json::Value>,
     pub hint: Option<Text>,
     pub widget: Widget,
+    /// Typed in Latin letters: upper-cased by the form's 英文转大写 switch.
+    pub latin: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -204,6 +206,8 @@ pub struct DocType {
     pub children: IndexMap<String, Children>,
     /// Field → what of the signed-in enterprise fills it on creation.
     pub from_party: IndexMap<String, String>,
+    /// Fields an initial-value template keeps (empty: the type has none).
+    pub value_templates: Vec<String>,
     #[serde(skip)]
     pub sample: Option<serde_json::Value>,
     #[serde(skip)]

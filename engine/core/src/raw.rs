@@ -201,6 +201,9 @@ pub struct RawDocType {
     /// Documents made inside this one (an application's certificates).
     #[serde(default)]
     pub children: Option<IndexMap<String, S<RawChildren>>>,
+    /// Fields users may keep as named initial values (初始值模板).
+    #[serde(default)]
+    pub value_templates: Option<Vec<S<String>>>,
     /// Fields filled from the signed-in enterprise when a document is made:
     /// field → `code`, `credit_code`, `name_zh` or `name_en` (申报单位 from the card).
     #[serde(default)]
@@ -382,6 +385,10 @@ pub struct RawField {
     pub hint: Option<Text>,
     #[serde(default)]
     pub widget: Option<S<Widget>>,
+    /// Typed in Latin letters (the English of a certificate): the form's
+    /// 英文转大写 switch upper-cases it.
+    #[serde(default)]
+    pub latin: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

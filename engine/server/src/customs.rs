@@ -86,7 +86,7 @@ pub async fn apply_receipt_with_number(
             update.data[field] = json!(number);
         }
     }
-    state
+    let moved = state
         .store
         .transition(Transition {
             enterprise: doc.enterprise.clone(),
@@ -103,6 +103,7 @@ pub async fn apply_receipt_with_number(
             durable: true,
         })
         .await?;
+    crate::notify::queue(state, &moved.document, code, message).await?;
     Ok(ReceiptEffect::Moved(to))
 }
 

@@ -78,15 +78,14 @@ fn errors_by_path(errors: &[FieldError]) -> BTreeMap<&str, Vec<Text>> {
     map
 }
 
+/// The Chinese name of a parameter field's code (国别 AUS → 澳大利亚), or "".
+fn param_label(bundle: &CompiledBundle, f: &Field, code: &str) -> String {
+    f.param.as_deref().and_then(|p| bundle.param(p)).and_then(|t| t.get(code)).map(|r| r.zh.clone()).unwrap_or_default()
+}
+
 fn field_context(bundle: &CompiledBundle, f: &Field, value: Option<&Value>, errors: Option<&Vec<Text>>) -> Value {
     let value = shown(value);
-    let param_label = f
-        .param
-        .as_deref()
-        .and_then(|p| bundle.param(p))
-        .and_then(|t| t.get(&value))
-        .map(|r| r.zh.clone())
-        .unwrap_or_default();
+    let param_label = param_label(bundle, f, &value);
     json!({
         "id": f.id,
         "label": f.label,
@@ -98,6 +97,7 @@ fn field_context(bundle: &CompiledBundle, f: &Field, value: Option<&Value>, erro
         "param_label": param_label,
         "hint": f.hint,
         "max_length": f.max_length,
+        "latin": f.latin,
         "value": value,
         "errors": errors.cloned().unwrap_or_default(),
     })
@@ -130,7 +130,8 @@ pub fn sections_context(bundle: &CompiledBundle, ty: &DocType, data: &Value, err
                                     .values()
                                     .map(|f| {
                                         let path = format!("{}/{n}/{}", t.id, f.id);
-                                        json!({"id": f.id, "value": shown(row.get(&f.id)), "errors": by_path.get(path.as_str()).cloned().unwrap_or_default()})
+                                        let value = shown(row.get(&f.id));
+                                        json!({"id": f.id, "label": param_label(bundle, f, &value), "value": value, "errors": by_path.get(path.as_str()).cloned().unwrap_or_default()})
                                     })
                                     .collect();
                                 let has_errors = by_path.keys().any(|p| p.starts_with(&format!("{}/{n}/", t.id)));

@@ -19,10 +19,12 @@ pub mod demo;
 mod error;
 mod formdata;
 mod lookups;
+mod notify;
 mod pages;
 mod preview;
 mod sheets;
 mod state;
+mod templates;
 mod uploads;
 mod web;
 
@@ -69,6 +71,12 @@ pub fn app(state: AppState) -> Router {
         .route("/documents/{id}/children/{slot}/similar", get(children::similar))
         .route("/documents/{id}/tables/{table}/pick", post(children::pick_rows))
         .route("/documents/{id}/copy", post(children::copy))
+        .route("/documents/{id}/templates/apply", post(templates::apply))
+        .route("/documents/{id}/templates/save", post(templates::save))
+        .route("/templates", get(templates::page))
+        .route("/templates/{id}/delete", post(templates::delete))
+        .route("/subscriptions", get(notify::page).post(notify::add))
+        .route("/subscriptions/{id}/delete", post(notify::remove))
         .route("/documents/{id}", get(pages::view_document).post(pages::post_document))
         .route("/documents/{id}/edit", get(pages::edit_document))
         .route("/documents/{id}/to-sign", post(pages::to_sign_form))
@@ -96,9 +104,10 @@ fn static_file(content_type: &'static str, body: &'static str) -> impl axum::res
     ([(CONTENT_TYPE, content_type), (CACHE_CONTROL, "no-cache")], body)
 }
 
-/// Starts the background work of a server instance (the customs simulator
-/// when configured).
+/// Starts the background work of a server instance: status notifications,
+/// and the customs simulator when configured.
 pub fn spawn_background(state: &AppState) {
+    tokio::spawn(notify::run_notifier(state.clone()));
     if state.config.customs.simulate {
         tokio::spawn(customs::run_simulator(state.clone()));
     }

@@ -44,11 +44,16 @@ pub fn page_context(user: &CurrentUser, lang: Lang, bundle: &CompiledBundle, tit
             json!({"href": "/officer", "label": {"zh": "海关业务", "en": "Customs console"}, "active": active == "officer"}),
         ]
     } else {
-        bundle
+        let mut menu: Vec<Value> = bundle
             .list_views
             .values()
             .map(|v| json!({"href": format!("/lists/{}", v.id), "label": v.title, "active": active == v.id}))
-            .collect()
+            .collect();
+        if bundle.doctypes.values().any(|t| !t.value_templates.is_empty()) {
+            menu.push(json!({"href": "/templates", "label": {"zh": "初始值模板", "en": "Initial-value templates"}, "active": active == "templates"}));
+        }
+        menu.push(json!({"href": "/subscriptions", "label": {"zh": "订阅推送", "en": "Status notifications"}, "active": active == "subscriptions"}));
+        menu
     };
     let enterprise_name =
         user.enterprise.as_ref().map(|e| e.name_zh.clone()).unwrap_or_else(|| "海关 / Customs".into());
@@ -236,10 +241,19 @@ pub async fn list(
             .find_map(|w| w.actions.get(action).and_then(|a| a.done.clone()))?;
         Some(web::flash(true, done))
     });
+    // OUT-13: after something went to customs, offer to be told of its progress.
+    let sent = query.get("done").is_some_and(|action| {
+        view.doctypes
+            .iter()
+            .filter_map(|d| bundle.workflow_for(d))
+            .any(|w| w.actions.get(action).is_some_and(|a| a.steps.contains(&Step::SendToCustoms)))
+    });
+    let offer_subscription = sent && state.store.list_subscriptions(&enterprise).await?.is_empty();
     let ctx = merge(
         page_context(&user, lang, &bundle, &view.title, &view.id),
         json!({
             "flash": flash,
+            "offer_subscription": offer_subscription,
             "view": view,
             "criteria": criteria,
             "date": view.date.as_ref().map(|d| json!({"label": d.label, "from": from, "to": to})),
@@ -380,6 +394,11 @@ pub(crate) async fn render_form(
     };
     let editable_now = !read_only && editable(&bundle, doc);
     let children = crate::children::panel(state, &bundle, doc, lang, editable_now).await?;
+    let value_templates = if editable_now && !ty.value_templates.is_empty() {
+        crate::templates::offered(state, &user.user.card_no, &doc.enterprise, &doc.doctype).await?
+    } else {
+        Value::Null
+    };
     let lookups = actions::lookups_of(doc);
     // Record rows that can be picked into a table, with those already in it marked.
     let picks: Vec<Value> = ty
@@ -442,6 +461,10 @@ pub(crate) async fn render_form(
             "preview": ty.layout.is_some(),
             "attachments": !ty.attachments.is_empty(),
             "children": children,
+            "value_templates": value_templates,
+            // OUT-7 英文转大写, when the type has fields typed in Latin letters.
+            "uppercase_switch": !read_only
+                && ty.fields.values().chain(ty.tables.values().flat_map(|t| t.fields.values())).any(|f| f.latin),
             "picks": picks,
             "lookup_keys": lookup_keys,
             "back": back,

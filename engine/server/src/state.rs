@@ -53,6 +53,9 @@ pub struct ServerConfig {
     pub render: certflow_render::RenderService,
     /// The address certificates' QR codes point to for verification.
     pub public_url: String,
+    /// Where status notifications by e-mail are written (one .eml file a
+    /// message) for the mail system to send.
+    pub mail_spool: std::path::PathBuf,
 }
 
 /// Where the E-Port client (and `certflow agent`) listens.
@@ -94,6 +97,7 @@ impl Default for ServerConfig {
             signer_url: DEFAULT_SIGNER_URL.to_owned(),
             render: certflow_render::RenderService::Local(certflow_render::Renderer::default()),
             public_url: "http://127.0.0.1:8080".to_owned(),
+            mail_spool: std::path::PathBuf::from("data/mail-outbox"),
         }
     }
 }

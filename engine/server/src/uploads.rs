@@ -27,6 +27,17 @@ fn human_size(bytes: u64) -> String {
     }
 }
 
+/// A JPEG or PNG by its first bytes: its media type and file extension.
+fn image_type(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some(("image/jpeg", "jpg"))
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some(("image/png", "png"))
+    } else {
+        None
+    }
+}
+
 fn not_possible_now() -> Text {
     Text::new("当前状态不可进行该操作", "Not possible in the current status")
 }
@@ -64,7 +75,10 @@ async fn attachments_page(
                 .filter(|f| &f.slot == sid)
                 .map(|f| json!({"id": f.id, "file_name": f.file_name, "size": human_size(f.size as u64), "created_at": day(f.created_at)}))
                 .collect();
+            let pictures = !slot.accept.iter().any(|a| a == "pdf");
+            let accept = slot.accept.iter().map(|a| format!(".{a}")).collect::<Vec<_>>().join(",");
             json!({"id": sid, "label": slot.label, "files": listed, "max_file": human_size(slot.max_file_bytes),
+                   "pictures": pictures, "accept": accept, "kinds": slot.accept.join("/"), "max_files": slot.max_files,
                    "max_page": slot.max_page_bytes.map(human_size).unwrap_or_default()})
         })
         .collect();
@@ -79,7 +93,13 @@ async fn attachments_page(
         );
         obj.insert("slots".into(), Value::Array(slots));
         obj.insert("sign".into(), json!(sign));
-        obj.insert("back".into(), json!(list.map(|v| format!("/lists/{}", v.id)).unwrap_or_else(|| "/".into())));
+        // Back to the document while it can be edited, else to its list.
+        let back = if crate::pages::editable(&bundle, &doc) {
+            format!("/documents/{}/edit", doc.id)
+        } else {
+            list.map(|v| format!("/lists/{}", v.id)).unwrap_or_else(|| "/".into())
+        };
+        obj.insert("back".into(), json!(back));
         obj.insert("flash".into(), flash.unwrap_or(Value::Null));
     }
     Ok(web::render(&state.templates, "attachments.html", ctx)?.into_response())
@@ -179,15 +199,37 @@ pub(crate) async fn accept_upload(
         return Ok(UploadOutcome::Refused(Text::new(format!("最多上传 {n} 个文件"), format!("At most {n} files"))));
     }
     let limits = PdfLimits::from_slot(slot_def);
+    let mut media_types = Vec::new();
     for (name, bytes) in &form.files {
+        // A slot for pictures (标记唛码) takes JPEG and PNG by their content;
+        // everything else is a PDF checked page by page.
+        if let Some(media) = image_type(bytes).filter(|(_, ext)| slot_def.accept.iter().any(|a| a == ext)) {
+            if bytes.len() as u64 > slot_def.max_file_bytes {
+                let max = human_size(slot_def.max_file_bytes);
+                return Ok(UploadOutcome::Refused(Text::new(
+                    format!("{name}：图片大小不能超过 {max}"),
+                    format!("{name}: a picture may be at most {max}"),
+                )));
+            }
+            media_types.push(media.0);
+            continue;
+        }
+        if !slot_def.accept.iter().any(|a| a == "pdf") {
+            let kinds = slot_def.accept.join("/");
+            return Ok(UploadOutcome::Refused(Text::new(
+                format!("{name}：只可上传 {kinds} 格式的文件"),
+                format!("{name}: only {kinds} files are accepted here"),
+            )));
+        }
         if let Err(rejection) = check_pdf(name, bytes, &limits) {
             let text =
                 Text::new(format!("{name}：{}", rejection.message_zh()), format!("{name}: {}", rejection.message_en()));
             return Ok(UploadOutcome::Refused(text));
         }
+        media_types.push("application/pdf");
     }
     let mut stored = Vec::new();
-    for (name, bytes) in std::mem::take(&mut form.files) {
+    for ((name, bytes), media_type) in std::mem::take(&mut form.files).into_iter().zip(media_types) {
         let meta = state
             .store
             .put_attachment(NewAttachment {
@@ -195,7 +237,7 @@ pub(crate) async fn accept_upload(
                 document_id: id,
                 slot: form.slot.clone(),
                 file_name: name,
-                media_type: "application/pdf".into(),
+                media_type: media_type.into(),
                 bytes,
             })
             .await?;

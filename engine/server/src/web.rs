@@ -30,6 +30,8 @@ pub fn templates(signer_url: &str) -> Arc<Environment<'static>> {
         ("attachments.html", include_str!("../templates/attachments.html")),
         ("officer.html", include_str!("../templates/officer.html")),
         ("new.html", include_str!("../templates/new.html")),
+        ("templates.html", include_str!("../templates/templates.html")),
+        ("subscriptions.html", include_str!("../templates/subscriptions.html")),
     ] {
         env.add_template(name, source).expect("built-in templates compile");
     }

@@ -135,6 +135,8 @@
       if (!td) return;
       $("input[type=hidden]", td).value = valueOf(input);
       $(".cell-text", td).textContent = valueOf(input);
+      const shownLabel = $(".cell-label", td);
+      if (shownLabel) shownLabel.remove(); // the code's name, as the server had it
       td.classList.remove("cell-error");
       const err = $(".field-error", td);
       if (err) err.remove();
@@ -529,6 +531,24 @@
     $(".dialog-close", dialog).onclick = () => dialog.close();
     dialog.showModal();
   }));
+
+  // 英文转大写 (OUT-7): while ticked, what is typed in Latin-letter fields is
+  // upper-cased, and ticking it upper-cases what is there. Remembered per browser.
+  const upper = $("#uppercase-switch");
+  if (upper) {
+    const latin = () => $$("[data-latin=true]").filter((el) => !el.readOnly);
+    const apply = () => { if (upper.checked) latin().forEach((el) => { el.value = el.value.toUpperCase(); }); };
+    upper.checked = localStorage.getItem("certflow-uppercase") === "1";
+    upper.addEventListener("change", () => { localStorage.setItem("certflow-uppercase", upper.checked ? "1" : "0"); apply(); });
+    document.addEventListener("input", (e) => {
+      if (!upper.checked || e.target.dataset.latin !== "true") return;
+      const el = e.target;
+      const [start, end] = [el.selectionStart, el.selectionEnd];
+      el.value = el.value.toUpperCase();
+      if (start !== null) el.setSelectionRange(start, end);
+    });
+    apply();
+  }
 
   if (messages.alert) alert(messages.alert);
 })();

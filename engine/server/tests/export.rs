@@ -589,3 +589,264 @@ async fn the_demo_ledger_asks_for_every_kind_of_the_catalogue() {
         assert!(kinds.contains(kind), "no demo record of enterprise A asks for {} ({kind})", ty.id);
     }
 }
+
+#[tokio::test]
+async fn initial_value_templates_fill_the_form_and_are_listed() {
+    let app = test_app().await;
+    let session = app.login(A_CARD, "88888888").await;
+    let first = app.application(&session, PHYTO_AND_VET).await;
+    let page = app.get(&format!("/documents/{}/edit", first.id), &session).await;
+    assert!(page.body.contains("使用初始值模板") && page.body.contains("存为模板"));
+    let mut data = first.data.clone();
+    contact(&mut data);
+    let mut form = form_of(&data);
+    form.extend([
+        ("_csrf".to_owned(), page.csrf()),
+        ("_version".to_owned(), first.version.to_string()),
+        ("template_name".to_owned(), "常用联系人".to_owned()),
+        ("template_scope".to_owned(), "enterprise".to_owned()),
+    ]);
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let saved = app.post_form(&format!("/documents/{}/templates/save", first.id), &session, &pairs).await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    assert!(saved.body.contains("初始值模板“常用联系人”已保存"));
+    let listed = app.get("/templates", &session).await;
+    assert!(listed.body.contains("常用联系人") && listed.body.contains("13905376612"), "{}", listed.body);
+    let template = app.state.store.list_value_templates(A, A_CARD, Some("export-application")).await.unwrap();
+    assert_eq!(template.len(), 1);
+    assert!(template[0].data.get("insp_no").is_none(), "only the template fields are kept");
+
+    // A new application takes the values; nothing is stored until 暂存.
+    let second = app.application(&session, FOUR_KINDS).await;
+    let page = app.get(&format!("/documents/{}/edit", second.id), &session).await;
+    let mut form = form_of(&second.data);
+    let id = template[0].id.to_string();
+    form.extend([
+        ("_csrf".to_owned(), page.csrf()),
+        ("_version".to_owned(), second.version.to_string()),
+        ("template".to_owned(), id),
+    ]);
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let applied = app.post_form(&format!("/documents/{}/templates/apply", second.id), &session, &pairs).await;
+    assert_eq!(applied.status, StatusCode::OK, "{}", applied.body);
+    assert!(applied.body.contains("value=\"刘晓燕\"") && applied.body.contains("value=\"13905376612\""));
+    assert!(applied.body.contains(FOUR_KINDS), "the ledger's data stays");
+    assert!(app.doc(second.id).await.data.get("contact_name").is_none());
+
+    // Enterprise B neither sees nor uses it.
+    let b = app.login(B_CARD, "88888888").await;
+    assert!(!app.get("/templates", &b).await.body.contains("常用联系人"));
+}
+
+#[tokio::test]
+async fn subscribers_are_told_of_every_status_change_by_webhook_and_mail() {
+    // A webhook receiver on loopback that answers 500 once, then 200.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/certflow-hook", listener.local_addr().unwrap());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut calls = 0;
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 16384];
+            let mut got = Vec::new();
+            loop {
+                let n = socket.read(&mut buf).await.unwrap_or(0);
+                got.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&got);
+                if n == 0
+                    || text.split_once("\r\n\r\n").is_some_and(|(head, body)| {
+                        head.lines()
+                            .find_map(|l| l.strip_prefix("Content-Length: "))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .is_some_and(|len| body.len() >= len)
+                    })
+                {
+                    break;
+                }
+            }
+            calls += 1;
+            let status = if calls == 1 { "500 Internal Server Error" } else { "200 OK" };
+            let _ = socket.write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n").as_bytes()).await;
+            if calls > 1 {
+                let _ = tx.send(String::from_utf8_lossy(&got).into_owned());
+            }
+        }
+    });
+    let app = test_app_with(CustomsConfig {
+        simulate: true,
+        delay: Duration::from_millis(20),
+        failure_rate: 0.0,
+        ..CustomsConfig::default()
+    })
+    .await;
+    let session = app.login(A_CARD, "88888888").await;
+    let page = app.get("/subscriptions", &session).await;
+    let bad = app
+        .post_form("/subscriptions", &session, &[("_csrf", &page.csrf()), ("kind", "email"), ("target", "nobody")])
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("请填写有效的电子邮箱地址"));
+
+    let application = app.application(&session, PHYTO_AND_VET).await;
+    let cert = app.certificate(&session, &application, "export-c5-1").await;
+    app.complete(&cert).await;
+    let submitted = app.act(&session, &application, "submit", contact).await;
+    assert_eq!(submitted.status, StatusCode::SEE_OTHER, "{}", submitted.body);
+    let list = app.get(&submitted.location(), &session).await;
+    assert!(list.body.contains("id=\"subscribe-link\""), "提交 offers 订阅推送");
+
+    for (kind, target) in [("webhook", hook.as_str()), ("email", "ops@huaxia.example")] {
+        let ok = app
+            .post_form("/subscriptions", &session, &[("_csrf", &page.csrf()), ("kind", kind), ("target", target)])
+            .await;
+        assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    }
+    // The officer's receipt moves the certificate once customs has stored it.
+    let mut waited = 0;
+    while app.doc(cert.id).await.status != "HS" {
+        waited += 1;
+        assert!(waited < 400, "customs never stored the certificate");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let officer = app.login(OFFICER_CARD, "99999999").await;
+    let console = app.get("/officer", &officer).await;
+    let sent = app
+        .post_form(
+            &format!("/officer/documents/{}/receipts", cert.id),
+            &officer,
+            &[("_csrf", &console.csrf()), ("code", "EW"), ("message", "请确认证稿")],
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::SEE_OTHER);
+
+    // The webhook gets every change (the first attempt answered 500 is
+    // retried), the officer's draft among them.
+    let body = loop {
+        let request = tokio::time::timeout(Duration::from_secs(30), rx.recv()).await.expect("delivered").unwrap();
+        assert!(request.starts_with("POST /certflow-hook HTTP/1.1"), "{request}");
+        let body: Value = serde_json::from_str(request.split_once("\r\n\r\n").unwrap().1).unwrap();
+        if body["status"] == "EW" {
+            break body;
+        }
+    };
+    assert_eq!(body["status"], "EW");
+    assert_eq!(body["status_zh"], "待企业确认");
+    assert_eq!(body["document_id"], json!(cert.id));
+    assert_eq!(body["receipt"], "EW");
+    // The e-mail is in the spool.
+    let spool = app._dir.path().join("mail");
+    let mut mails = Vec::new();
+    for _ in 0..200 {
+        mails =
+            std::fs::read_dir(&spool).map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect()).unwrap_or_default();
+        if !mails.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!mails.is_empty(), "e-mails were spooled");
+    let mut found = false;
+    for _ in 0..200 {
+        let texts: Vec<String> = std::fs::read_dir(&spool)
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| std::fs::read_to_string(e.path()).unwrap())
+            .collect();
+        assert!(texts.iter().all(|m| m.starts_with("To: ops@huaxia.example\r\n")), "{texts:?}");
+        if texts.iter().any(|m| m.contains("待企业确认")) {
+            found = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(found, "the draft's e-mail was spooled");
+}
+
+#[tokio::test]
+async fn a_general_certificate_takes_the_ledger_and_counts_its_containers() {
+    let app = test_app().await;
+    let session = app.login(A_CARD, "88888888").await;
+    let page = app.get("/lists/export-generals/new?doctype=export-general", &session).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let refused = app
+        .post_form(
+            "/lists/export-generals/new",
+            &session,
+            &[("_csrf", &page.csrf()), ("doctype", "export-general"), ("key", OTHER_ENTERPRISE)],
+        )
+        .await;
+    assert!(refused.body.contains("单位比对不一致"));
+    let made = app
+        .post_form(
+            "/lists/export-generals/new",
+            &session,
+            &[("_csrf", &page.csrf()), ("doctype", "export-general"), ("key", PHYTO_AND_VET)],
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+    let id = made.location().trim_start_matches("/documents/").trim_end_matches("/edit").to_owned();
+    let doc = app.doc(Uuid::parse_str(&id).unwrap()).await;
+    assert_eq!(doc.data["consignor_name_zh"], "北京华夏示范食品进出口有限公司");
+    assert_eq!(doc.data["declarant_name_zh"], "北京华夏示范食品进出口有限公司", "申报单位 from the card");
+    let form = app.get(&format!("/documents/{}/edit", doc.id), &session).await;
+    assert!(form.body.contains("id=\"uppercase-switch\"") && form.body.contains("data-latin=\"true\""), "英文转大写");
+    app.pick(&session, &doc, "goods", &["1", "2"]).await;
+    app.pick(&session, &doc, "containers", &["TCLU1234568"]).await;
+    let doc = app.doc(doc.id).await;
+    assert_eq!(doc.data["goods"].as_array().unwrap().len(), 2);
+    assert_eq!(doc.data["containers"][0]["container_spec"], "12", "the ledger's size");
+
+    // Several numbers in one line are counted; a wrong one is named.
+    let bad = app
+        .act(&session, &doc, "save", |d| {
+            d["containers"][0]["container_no"] = json!("TCLU1234568，CAIU7654325");
+        })
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("CAIU7654325 不符合校验规则"), "{}", bad.body);
+    let saved = app
+        .act(&session, &doc, "save", |d| {
+            d["containers"][0]["container_no"] = json!("TCLU1234568，CAIU7654324");
+            d["contact_name"] = json!("刘晓燕");
+            d["total_weight"] = json!(15000);
+            d["weight_unit"] = json!("035");
+            d["goods"][1]["name_en"] = json!("NATURAL HONEY");
+        })
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let doc = app.doc(doc.id).await;
+    assert_eq!(doc.data["containers"][0]["container_count"], 2);
+    let submitted = app.act(&session, &doc, "submit", |_| {}).await;
+    assert_eq!(submitted.status, StatusCode::SEE_OTHER, "{}", submitted.body);
+    assert_eq!(app.doc(doc.id).await.status, "D");
+}
+
+#[tokio::test]
+async fn certificate_attachments_take_mark_pictures_and_pdfs_each_in_their_slot() {
+    let app = test_app().await;
+    let session = app.login(A_CARD, "88888888").await;
+    let application = app.application(&session, PHYTO_AND_VET).await;
+    let cert = app.certificate(&session, &application, "export-c5-1").await;
+    let page = app.get(&format!("/documents/{}/attachments", cert.id), &session).await;
+    assert!(page.body.contains("accept=\".jpg,.png\""), "the marks slot asks for pictures");
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0\x90wS\xde\0\0\0\x0cIDATx\x9cc\xf8\x0f\0\0\x01\x01\0\x05\x18\xd8N\0\0\0\0IEND\xaeB`\x82";
+    let upload = |slot: &'static str, name: &'static str, bytes: Vec<u8>| {
+        let (content_type, body) = multipart(&[("_csrf", &page.csrf()), ("slot", slot)], &[(name, &bytes)]);
+        axum::http::Request::post(format!("/documents/{}/attachments", cert.id))
+            .header(axum::http::header::COOKIE, &session)
+            .header(axum::http::header::CONTENT_TYPE, content_type)
+            .body(axum::body::Body::from(body))
+            .unwrap()
+    };
+    let pdf_as_marks = app.send(upload("marks_image", "marks.pdf", small_pdf(1))).await;
+    assert!(pdf_as_marks.body.contains("只可上传 jpg&#x2f;png 格式的文件"), "{}", pdf_as_marks.body);
+    let png_as_pdf = app.send(upload("supporting", "marks.png", png.to_vec())).await;
+    assert!(png_as_pdf.body.contains("marks.png"), "{}", png_as_pdf.body);
+    let marks = app.send(upload("marks_image", "marks.png", png.to_vec())).await;
+    assert!(marks.body.contains("上传成功"), "{}", marks.body);
+    let files = app.state.store.list_attachments(A, cert.id).await.unwrap();
+    assert_eq!(files.len(), 1);
+    assert_eq!((files[0].slot.as_str(), files[0].media_type.as_str()), ("marks_image", "image/png"));
+}

@@ -45,6 +45,7 @@ mod numbering;
 mod outbox;
 mod receipts;
 mod sessions;
+mod templates;
 mod transition;
 
 use std::str::FromStr;
@@ -63,6 +64,7 @@ pub use numbering::NumberRequest;
 pub use outbox::{OutboxMessage, retry_delay};
 pub use receipts::{NewReceipt, Receipt, RecordedReceipt};
 pub use sessions::{LoginChallenge, NewSession, Session, session_token_hash};
+pub use templates::{NewValueTemplate, Subscription, TemplateScope, ValueTemplate};
 pub use transition::{AuditRecord, OutboxRecord, Transition, Transitioned};
 pub use uuid::Uuid;
 

@@ -1,8 +1,9 @@
-//! The export application in the browser (OUT-1 … OUT-8, OUT-11, CU-1):
-//! 新增 from the e-ledger, a C5-1 added of the kinds the ledger ticks, goods
-//! ticked from the ledger, 暂存, 提交 with the card PIN after 是否确认提交,
-//! customs storing it with numbers, the officer issuing it, and the issued
-//! e-certificate previewed as PDF.
+//! The export application in the browser (OUT-1 … OUT-8, OUT-11, OUT-14,
+//! CU-1): 新增 from the e-ledger, a phytosanitary (C5-1) and a veterinary
+//! (C3-1) certificate added of the kinds the ledger ticks, goods ticked from
+//! the ledger, 暂存, 提交 with the card PIN after 是否确认提交, customs storing
+//! them with numbers, the draft confirmed by the enterprise, the officer
+//! issuing both, and the issued e-certificates previewed as PDF.
 
 use std::time::Duration;
 
@@ -83,9 +84,43 @@ async fn export_application_from_the_ledger_to_the_issued_certificate() {
     s.wait_text("#flash", "暂存成功").await;
     s.screenshot("32-export-certificate").await;
 
-    // Back on the application: the certificate is listed; 提交 asks, then signs.
+    // The veterinary certificate for the honey: line 2 of the ledger.
     s.navigating(s.click("#doc-parent")).await;
     s.wait_text("#certificates-rows", "C5-1").await;
+    s.click("#certificates-add").await;
+    s.wait_js("the add dialog", "return document.querySelector('#certificates-dialog').open;", vec![]).await;
+    choose(&s, "#certificates-kind", "14").await;
+    choose(&s, "#certificates-format", "export-c3-1").await;
+    s.navigating(s.click("#certificates-add-confirm")).await;
+    s.wait_text("h1", "C3-1兽医（卫生）证书").await;
+    s.click("#pick-goods input[value=\"2\"]").await;
+    s.navigating(s.click("#pick-goods-confirm")).await;
+    s.wait_text("#table-goods tr.line[data-n=\"1\"] td[data-field=\"hs_code\"]", "0409000000").await;
+    for (field, text) in [
+        ("plant_name_zh", "北京华夏示范蜂产品加工厂"),
+        ("plant_name_en", "HUAXIA DEMO BEE PRODUCTS PLANT"),
+        ("plant_reg_no", "1100/02031"),
+        ("production_date", "2026-11-02 至 2026-11-10"),
+        ("despatch_place_zh", "天津"),
+        ("despatch_place_en", "TIANJIN, CHINA"),
+        ("origin_place_zh", "中国北京"),
+        ("origin_place_en", "BEIJING, CHINA"),
+        ("results_zh", "上述蜂蜜来自经备案的加工厂，经检验检疫符合输入国要求。"),
+        (
+            "results_en",
+            "THE HONEY DESCRIBED ABOVE CAME FROM A REGISTERED ESTABLISHMENT AND MEETS THE REQUIREMENTS OF THE IMPORTING COUNTRY.",
+        ),
+        ("issue_place_zh", "北京"),
+        ("issue_place_en", "BEIJING"),
+    ] {
+        s.fill(&format!("#f-{field}"), text).await;
+    }
+    s.navigating(s.click("#action-save")).await;
+    s.wait_text("#flash", "暂存成功").await;
+
+    // Back on the application: both certificates are listed; 提交 asks, then signs.
+    s.navigating(s.click("#doc-parent")).await;
+    s.wait_text("#certificates-rows", "C3-1").await;
     s.click("#action-submit").await;
     assert_eq!(s.alert_text().await, "是否确认提交");
     s.client.accept_alert().await.expect("confirming");
@@ -101,39 +136,80 @@ async fn export_application_from_the_ledger_to_the_issued_certificate() {
     let customs_no = wait_status(&s, &app_id, "HS").await;
     assert!(customs_no.starts_with("0104") && customs_no.len() == 18, "申请单海关编号 {customs_no}");
     s.goto(&format!("/documents/{app_id}")).await;
-    let cert_id = s
-        .js("const r = document.querySelector('#certificates-rows tr[data-id]'); return r && r.dataset.id;", vec![])
-        .await;
-    let cert_id = cert_id.as_str().expect("the certificate row").to_owned();
-    assert_eq!(wait_status(&s, &cert_id, "HS").await, "222N01040001195118", "证书编号");
+    let row_of = |format: &str| {
+        format!(
+            "const r = document.querySelector('#certificates-rows tr[data-format=\"{format}\"]'); return r && r.dataset.id;"
+        )
+    };
+    let phyto = s.js(&row_of("C5-1"), vec![]).await.as_str().expect("the C5-1 row").to_owned();
+    let vet = s.js(&row_of("C3-1"), vec![]).await.as_str().expect("the C3-1 row").to_owned();
+    assert_eq!(wait_status(&s, &phyto, "HS").await, "222N01040001195118", "证书编号");
+    assert_eq!(wait_status(&s, &vet, "HS").await, "222N01040001195114", "证书编号");
     s.logout().await;
 
-    // The officer issues it (HP, 已签发，待打印).
+    // The officer sends the phytosanitary draft for confirmation and issues the veterinary certificate.
     s.login(CARD_OFFICER, PIN_OFFICER).await;
-    let row = format!("#officer-documents tr[data-id=\"{cert_id}\"]");
-    s.find(&row).await;
-    choose(&s, &format!("{row} select[name=code]"), "HP").await;
-    s.navigating(s.click(&format!("{row} button[type=submit]"))).await;
-    s.wait_text("#flash", "HP").await;
+    officer_receipt(&s, &phyto, "EW").await;
+    officer_receipt(&s, &vet, "HP").await;
     s.logout().await;
 
-    // The enterprise previews the issued e-certificate.
+    // The enterprise confirms the draft: it previews as a draft, and 同意 is signed with the card.
+    s.login(CARD_A, PIN).await;
+    s.goto(&format!("/documents/{phyto}")).await;
+    s.wait_text("#doc-status", "待企业确认").await;
+    assert_eq!(preview(&s, &phyto).await, "application/pdf");
+    s.fill("#f-confirm_opinion", "同意").await;
+    s.click("#action-confirm_agree").await;
+    s.wait_js("the PIN dialog", "return document.querySelector('#pin-dialog').open;", vec![]).await;
+    s.fill("#pin-input", PIN).await;
+    s.navigating(s.click("#pin-ok")).await;
+    wait_status(&s, &phyto, "ES").await;
+    s.logout().await;
+
+    // Customs issues it too.
+    s.login(CARD_OFFICER, PIN_OFFICER).await;
+    officer_receipt(&s, &phyto, "HP").await;
+    s.logout().await;
+
+    // The enterprise previews the issued e-certificates.
     s.login(CARD_A, PIN).await;
     s.goto(&format!("/documents/{app_id}")).await;
-    s.wait_text("#certificates-rows", "已签发，待打印").await;
+    s.wait_js(
+        "both certificates issued",
+        "return [...document.querySelectorAll('#certificates-rows .child-status')].every(td => td.textContent.includes('已签发，待打印'));",
+        vec![],
+    )
+    .await;
     s.screenshot("34-export-issued").await;
+    for id in [&phyto, &vet] {
+        assert_eq!(preview(&s, id).await, "application/pdf");
+    }
+    s.finish().await;
+}
+
+/// The officer console's receipt for one document.
+async fn officer_receipt(s: &Session, id: &str, code: &str) {
+    let row = format!("#officer-documents tr[data-id=\"{id}\"]");
+    s.find(&row).await;
+    choose(s, &format!("{row} select[name=code]"), code).await;
+    s.navigating(s.click(&format!("{row} button[type=submit]"))).await;
+    s.wait_text("#flash", code).await;
+}
+
+/// The content type of a document's preview, once it is rendered; a PDF of
+/// some size.
+async fn preview(s: &Session, id: &str) -> String {
     let pdf = s
         .wait_js_for(
-            "the e-certificate preview",
+            "the preview",
             Duration::from_secs(60),
             "const x = new XMLHttpRequest(); x.open('GET', arguments[0], false); x.send(); \
              return x.status === 200 ? [x.getResponseHeader('content-type'), x.responseText.length] : null;",
-            vec![json!(format!("/documents/{cert_id}/preview.pdf"))],
+            vec![json!(format!("/documents/{id}/preview.pdf"))],
         )
         .await;
-    assert_eq!(pdf[0], "application/pdf");
     assert!(pdf[1].as_u64().unwrap_or(0) > 10_000, "a real PDF: {pdf}");
-    s.finish().await;
+    pdf[0].as_str().unwrap_or_default().to_owned()
 }
 
 /// Waits (as the page would, asking the API) until the document reaches

@@ -47,6 +47,9 @@ pub struct Args {
     /// Seconds a certificate layout may take before it is stopped.
     #[arg(long, default_value = "20")]
     render_time_limit: u64,
+    /// Where e-mail status notifications are written (.eml files) for the mail system.
+    #[arg(long, value_name = "DIR", default_value = "data/mail-outbox")]
+    mail_spool: PathBuf,
     /// Bearer token an outside customs gateway uses to post receipts.
     #[arg(long, env = "CERTFLOW_GATEWAY_TOKEN")]
     gateway_token: Option<String>,
@@ -94,6 +97,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             std::time::Duration::from_secs(args.render_time_limit),
         )?),
         public_url: format!("http://{}", args.listen),
+        mail_spool: args.mail_spool.clone(),
         ..ServerConfig::default()
     };
     let fonts = certflow_render::Fonts::shared();

@@ -42,7 +42,7 @@ pub async fn test_app_with(customs: CustomsConfig) -> TestApp {
     let bundle = certflow_core::load(&root).expect("shipped bundle");
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::connect(&format!("sqlite:{}", dir.path().join("db.sqlite").display())).await.expect("store");
-    let config = ServerConfig { customs, ..ServerConfig::default() };
+    let config = ServerConfig { customs, mail_spool: dir.path().join("mail"), ..ServerConfig::default() };
     let state = AppState::new(bundle, store, config);
     certflow_server::demo::seed(&state).await.expect("demo data");
     certflow_server::spawn_background(&state);

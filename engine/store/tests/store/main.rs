@@ -15,4 +15,5 @@ mod numbering;
 mod outbox;
 mod receipts;
 mod sessions;
+mod templates;
 mod transitions;
