@@ -26,7 +26,9 @@ fn check_actions(bundle: &CompiledBundle, doctype: &str, table: &[(&str, &[&str]
             } else {
                 match planned {
                     Err(ActionRefused::WrongState { message, .. }) => {
-                        assert!(message.zh.starts_with("当前状态不可进行"), "{doctype} {action} {state}: {}", message.zh)
+                        // In the workflow's own words (当前状态不可进行暂存操作！…).
+                        let declared = workflow.actions[*action].refused.as_ref().expect("a refusal text");
+                        assert_eq!(&message, declared, "{doctype} {action} {state}");
                     }
                     other => panic!("{doctype}: {action} from {state} must be refused, got {other:?}"),
                 }

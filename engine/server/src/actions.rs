@@ -205,31 +205,43 @@ pub async fn to_sign(
     state: &AppState,
     document: &Document,
     data: &Value,
+    action: Option<&str>,
 ) -> Result<Result<String, Vec<FieldError>>, AppError> {
     let bundle = state.bundle.current();
     let ty = bundle.doctype(&document.doctype).ok_or_else(AppError::not_found)?;
     let ctx = context_of(state, document).await?;
-    let report = bundle.validate_with(ty, data, Mode::Submit, &ctx.lookups);
-    if !report.is_valid() {
-        return Ok(Err(report.errors));
-    }
-    let action = signing_action(&bundle, document);
-    let with_children = action
-        .as_deref()
-        .and_then(|a| bundle.workflow_for(&document.doctype)?.actions.get(a))
-        .is_some_and(|a| a.steps.contains(&Step::Children));
-    let children = if with_children {
-        match prepare_children(&bundle, ty, &ctx.children, action.as_deref().unwrap_or_default()) {
-            Ok(Ok(children)) => children,
-            Ok(Err(errors)) => return Ok(Err(errors)),
-            Err(refused) => {
-                return Ok(Err(vec![FieldError::new("", "refused", refused.zh.clone(), refused.en_or_zh())]));
+    // The action the signature is for: the one named, else the one that
+    // signs from this state. Its steps before `sign` shape what is signed,
+    // exactly as `perform` will.
+    let action = action.map(str::to_owned).or_else(|| signing_action(&bundle, document)).unwrap_or_default();
+    let steps = bundle
+        .workflow_for(&document.doctype)
+        .and_then(|w| w.actions.get(&action))
+        .map(|a| a.steps.clone())
+        .unwrap_or_else(|| vec![Step::Validate, Step::Sign]);
+    let mut data = data.clone();
+    let mut children = Vec::new();
+    for step in steps.iter().take_while(|s| **s != Step::Sign) {
+        match step {
+            Step::Validate | Step::ValidateDraft => {
+                let mode = if *step == Step::Validate { Mode::Submit } else { Mode::Draft };
+                let report = bundle.validate_with(ty, &data, mode, &ctx.lookups);
+                if !report.is_valid() {
+                    return Ok(Err(report.errors));
+                }
+                data = report.document;
             }
+            Step::Children => match prepare_children(&bundle, ty, &ctx.children, &action) {
+                Ok(Ok(prepared)) => children = prepared,
+                Ok(Err(errors)) => return Ok(Err(errors)),
+                Err(refused) => {
+                    return Ok(Err(vec![FieldError::new("", "refused", refused.zh.clone(), refused.en_or_zh())]));
+                }
+            },
+            _ => {}
         }
-    } else {
-        Vec::new()
-    };
-    let bytes = signing_bytes(&bundle, ty, document, &report.document, &children);
+    }
+    let bytes = signing_bytes(&bundle, ty, document, &data, &children);
     Ok(Ok(String::from_utf8(bytes).map_err(AppError::internal)?))
 }
 

@@ -320,7 +320,7 @@ pub async fn to_sign(
         AppError::bad_request("invalid_json", format!("请求内容不是有效的 JSON：{e}"), format!("Invalid JSON: {e}"))
     })?;
     let data = body.get("data").cloned().unwrap_or_else(|| doc.data.clone());
-    match actions::to_sign(&state, &doc, &data).await? {
+    match actions::to_sign(&state, &doc, &data, body.get("action").and_then(Value::as_str)).await? {
         Ok(text) => {
             let digest = actions::digest_hex(text.as_bytes());
             Ok(Json(json!({"to_sign": text, "digest": digest, "version": doc.version})).into_response())

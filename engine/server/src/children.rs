@@ -132,10 +132,7 @@ pub async fn add(
     uri: Uri,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let form = web::Form::parse(&body);
-    user.check_csrf(form.get("_csrf"))?;
-    let parent = pages::load_document(&state, &user, &id).await?;
-    let lang = Lang::from_request(&headers, uri.query()).0;
+    let (form, parent, lang) = pages::posted_on_document(&state, &user, &id, &headers, &uri, &body).await?;
     let similar = match form.get("similar").filter(|s| !s.is_empty() && form.get("mode") == Some("similar")) {
         Some(sid) => Some(pages::load_document(&state, &user, sid).await?),
         None => None,
@@ -288,10 +285,7 @@ pub async fn pick_rows(
     body: Bytes,
 ) -> Result<Response, AppError> {
     let pairs = web::parse_form(&body);
-    let form = web::Form::parse(&body);
-    user.check_csrf(form.get("_csrf"))?;
-    let doc = pages::load_document(&state, &user, &id).await?;
-    let lang = Lang::from_request(&headers, uri.query()).0;
+    let (_form, doc, lang) = pages::posted_on_document(&state, &user, &id, &headers, &uri, &body).await?;
     let bundle = state.bundle.current();
     let ty = bundle.doctype(&doc.doctype).ok_or_else(AppError::not_found)?;
     let table = ty.tables.get(&table_id).ok_or_else(AppError::not_found)?;
@@ -383,10 +377,7 @@ pub async fn copy(
     uri: Uri,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let form = web::Form::parse(&body);
-    user.check_csrf(form.get("_csrf"))?;
-    let doc = pages::load_document(&state, &user, &id).await?;
-    let lang = Lang::from_request(&headers, uri.query()).0;
+    let (_form, doc, lang) = pages::posted_on_document(&state, &user, &id, &headers, &uri, &body).await?;
     match copy_document(&state, &user, &doc).await? {
         Ok(copy) => Ok(web::redirect(&format!("/documents/{}/edit?done=copy", copy.id))),
         Err(message) => pages::form_with_message(&state, &user, lang, &doc, StatusCode::CONFLICT, message).await,

@@ -124,10 +124,7 @@ pub async fn lookup_form(
     uri: Uri,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let form = web::Form::parse(&body);
-    user.check_csrf(form.get("_csrf"))?;
-    let doc = pages::load_document(&state, &user, &id).await?;
-    let lang = Lang::from_request(&headers, uri.query()).0;
+    let (form, doc, lang) = pages::posted_on_document(&state, &user, &id, &headers, &uri, &body).await?;
     let bundle = state.bundle.current();
     let data = pages::posted_data(&bundle, &doc, &form)?;
     match apply(&state, &bundle, &user, &doc, &lookup_id, data, form.get("_version")).await? {

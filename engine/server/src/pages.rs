@@ -333,6 +333,22 @@ fn list_row(bundle: &CompiledBundle, view: &ListView, doc: &Document, index: usi
     })
 }
 
+/// A form posted on one of the user's documents: the form (its CSRF token
+/// checked), the document, and the language of the page to answer with.
+pub(crate) async fn posted_on_document(
+    state: &AppState,
+    user: &CurrentUser,
+    id: &str,
+    headers: &HeaderMap,
+    uri: &Uri,
+    body: &[u8],
+) -> Result<(web::Form, Document, Lang), AppError> {
+    let form = web::Form::parse(body);
+    user.check_csrf(form.get("_csrf"))?;
+    let doc = load_document(state, user, id).await?;
+    Ok((form, doc, Lang::from_request(headers, uri.query()).0))
+}
+
 pub(crate) async fn load_document(state: &AppState, user: &CurrentUser, id: &str) -> Result<Document, AppError> {
     let enterprise = enterprise_of(user)?;
     let id = Uuid::parse_str(id).map_err(|_| AppError::not_found())?;
@@ -656,7 +672,7 @@ pub async fn to_sign_form(
             "Someone changed this document meanwhile: reload and try again",
         )));
     };
-    Ok(match actions::to_sign(&state, &doc, &data).await? {
+    Ok(match actions::to_sign(&state, &doc, &data, form.get("action")).await? {
         Ok(text) => {
             let digest = actions::digest_hex(text.as_bytes());
             axum::Json(json!({"to_sign": text, "digest": digest})).into_response()

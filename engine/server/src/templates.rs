@@ -28,11 +28,8 @@ pub async fn apply(
     uri: Uri,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let form = web::Form::parse(&body);
-    user.check_csrf(form.get("_csrf"))?;
-    let doc = pages::load_document(&state, &user, &id).await?;
+    let (form, doc, lang) = pages::posted_on_document(&state, &user, &id, &headers, &uri, &body).await?;
     let enterprise = enterprise_of(&user)?.to_owned();
-    let lang = Lang::from_request(&headers, uri.query()).0;
     let bundle = state.bundle.current();
     let ty = bundle.doctype(&doc.doctype).ok_or_else(AppError::not_found)?;
     let mut data = pages::posted_data(&bundle, &doc, &form)?;
@@ -75,11 +72,8 @@ pub async fn save(
     uri: Uri,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let form = web::Form::parse(&body);
-    user.check_csrf(form.get("_csrf"))?;
-    let doc = pages::load_document(&state, &user, &id).await?;
+    let (form, doc, lang) = pages::posted_on_document(&state, &user, &id, &headers, &uri, &body).await?;
     let enterprise = enterprise_of(&user)?.to_owned();
-    let lang = Lang::from_request(&headers, uri.query()).0;
     let bundle = state.bundle.current();
     let ty = bundle.doctype(&doc.doctype).ok_or_else(AppError::not_found)?;
     let data = pages::posted_data(&bundle, &doc, &form)?;

@@ -172,8 +172,24 @@
     renumber(table);
     clearEditor(table);
   }
+  // 上移 / 下移 (OUT-8): the ticked lines move one place, keeping their order.
+  function moveLines(table, up) {
+    const rows = rowsOf(table);
+    const selected = rows.filter((tr) => $(".line-select", tr).checked);
+    if (!selected.length) { alert(t("请至少选择一条数据！", "Select at least one line first.")); return; }
+    const ordered = up ? selected : selected.slice().reverse();
+    ordered.forEach((tr) => {
+      const sibling = up ? tr.previousElementSibling : tr.nextElementSibling;
+      if (!sibling || selected.includes(sibling)) return;
+      if (up) sibling.before(tr); else sibling.after(tr);
+    });
+    clearEditor(table);
+    renumber(table);
+  }
   lineTables().forEach((table) => {
     const on = (sel, fn) => { const b = $(sel, table); if (b) b.addEventListener("click", fn); };
+    on(".line-up", () => moveLines(table, true));
+    on(".line-down", () => moveLines(table, false));
     on(".line-new", () => { clearEditor(table); const f = editorInputs(table)[0]; if (f) f.focus(); });
     on(".line-save", () => storeLine(table));
     on(".line-delete", () => deleteLines(table));
@@ -346,6 +362,9 @@
     const body = stored
       ? new URLSearchParams({ _csrf: form.querySelector("[name=_csrf]").value, data: "stored" })
       : new URLSearchParams(new FormData(form));
+    // The action shapes what is signed (a confirmation signs the stored
+    // document with the answer, a submission the validated form).
+    if (button.name === "action" && !stored) body.set("action", button.value);
     const res = await fetch(`/documents/${form.dataset.document}/to-sign`, { method: "POST", body, headers: { Accept: "application/json" } });
     if (res.status === 422 && !stored) { post(); return; } // the server shows what to correct
     if (res.status === 422) {

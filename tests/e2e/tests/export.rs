@@ -28,7 +28,7 @@ async fn choose(s: &Session, css: &str, value: &str) {
 #[tokio::test]
 async fn export_application_from_the_ledger_to_the_issued_certificate() {
     let mut s = session!();
-    s.login(CARD_A, PIN).await;
+    card_login(&mut s).await;
     s.navigating(s.click("nav a[href=\"/lists/export-applications\"]")).await;
     s.wait_text("h1", "出境证书申请").await;
 
@@ -68,10 +68,20 @@ async fn export_application_from_the_ledger_to_the_issued_certificate() {
 
     // Goods: tick the ledger's line, confirm; fill what the ledger does not say.
     s.click("#pick-goods input[value=\"1\"]").await;
+    s.click("#pick-goods input[value=\"2\"]").await;
     s.navigating(s.click("#pick-goods-confirm")).await;
     s.wait_text("#flash", "已添加所选数据").await;
     s.wait_text("#table-goods tr.line[data-n=\"1\"] td[data-field=\"hs_code\"]", "0703200000").await;
     assert!(s.text("#goods-new").await.is_none(), "no goods outside the ledger");
+    // 上移 moves the honey up; the honey is not for this certificate: 删除.
+    s.click("#table-goods tr.line[data-n=\"2\"] .line-select").await;
+    s.click("#goods-up").await;
+    s.wait_text("#table-goods tr.line[data-n=\"1\"] td[data-field=\"hs_code\"]", "0409000000").await;
+    s.click("#goods-delete").await;
+    assert_eq!(s.alert_text().await, "是否确认删除已选中的数据？");
+    s.client.accept_alert().await.expect("confirming");
+    s.wait_text("#table-goods tr.line[data-n=\"1\"] td[data-field=\"hs_code\"]", "0703200000").await;
+    assert_eq!(s.js("return document.querySelectorAll('#table-goods tr.line').length;", vec![]).await, json!(1));
     s.click("#table-goods tr.line[data-n=\"1\"] td.item-no").await;
     s.fill("#edit-goods-botanical_name", "Allium sativum L.").await;
     s.click("#goods-save").await;
@@ -129,10 +139,13 @@ async fn export_application_from_the_ledger_to_the_issued_certificate() {
     s.navigating(s.click("#pin-ok")).await;
     s.wait_text("#flash", "提交成功").await;
     s.screenshot("33-export-submitted").await;
-
-    // Customs stores the application and the certificate, with their numbers.
     let app_id = s.js("return new URLSearchParams(location.search).get('doc');", vec![]).await;
     let app_id = app_id.as_str().expect("the list names the submitted application").to_owned();
+    let signature = api_document(&s, &app_id).await["signature"].clone();
+    assert_eq!(signature["method"], json!("card"), "signed by the card through the local signer: {signature}");
+    assert_eq!(signature["card_no"], json!(CARD_A));
+
+    // Customs stores the application and the certificates, with their numbers.
     let customs_no = wait_status(&s, &app_id, "HS").await;
     assert!(customs_no.starts_with("0104") && customs_no.len() == 18, "申请单海关编号 {customs_no}");
     s.goto(&format!("/documents/{app_id}")).await;
@@ -145,6 +158,8 @@ async fn export_application_from_the_ledger_to_the_issued_certificate() {
     let vet = s.js(&row_of("C3-1"), vec![]).await.as_str().expect("the C3-1 row").to_owned();
     assert_eq!(wait_status(&s, &phyto, "HS").await, "222N01040001195118", "证书编号");
     assert_eq!(wait_status(&s, &vet, "HS").await, "222N01040001195114", "证书编号");
+    // The officer's card is another: this one leaves the reader.
+    s.stop_agent();
     s.logout().await;
 
     // The officer sends the phytosanitary draft for confirmation and issues the veterinary certificate.
@@ -154,7 +169,7 @@ async fn export_application_from_the_ledger_to_the_issued_certificate() {
     s.logout().await;
 
     // The enterprise confirms the draft: it previews as a draft, and 同意 is signed with the card.
-    s.login(CARD_A, PIN).await;
+    card_login(&mut s).await;
     s.goto(&format!("/documents/{phyto}")).await;
     s.wait_text("#doc-status", "待企业确认").await;
     assert_eq!(preview(&s, &phyto).await, "application/pdf");
@@ -164,6 +179,9 @@ async fn export_application_from_the_ledger_to_the_issued_certificate() {
     s.fill("#pin-input", PIN).await;
     s.navigating(s.click("#pin-ok")).await;
     wait_status(&s, &phyto, "ES").await;
+    assert_eq!(api_document(&s, &phyto).await["signature"]["method"], json!("card"));
+    // The officer's card is another: this one leaves the reader.
+    s.stop_agent();
     s.logout().await;
 
     // Customs issues it too.
@@ -185,6 +203,25 @@ async fn export_application_from_the_ledger_to_the_issued_certificate() {
         assert_eq!(preview(&s, id).await, "application/pdf");
     }
     s.finish().await;
+}
+
+/// Logs in with demo card A through the local signer (`certflow agent`).
+async fn card_login(s: &mut Session) {
+    s.start_agent(CARD_A);
+    s.goto("/login").await;
+    s.wait_text("#signer-status", CARD_A).await;
+    s.fill("#pin", PIN).await;
+    s.navigating(s.click("#login-button")).await;
+    s.wait_text("#who", "张明").await;
+}
+
+/// The document as the JSON API shows it.
+async fn api_document(s: &Session, id: &str) -> serde_json::Value {
+    s.js(
+        "const x = new XMLHttpRequest(); x.open('GET', '/api/v1/documents/' + arguments[0], false); x.send(); return JSON.parse(x.responseText);",
+        vec![json!(id)],
+    )
+    .await
 }
 
 /// The officer console's receipt for one document.
