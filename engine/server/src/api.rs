@@ -29,7 +29,14 @@ pub async fn doctypes(State(state): State<AppState>) -> Json<Value> {
 pub async fn bundle(State(state): State<AppState>) -> Json<Value> {
     let bundle = state.bundle.current();
     let loaded_at = state.bundle.loaded_at().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
-    Json(json!({"version": bundle.hash, "loaded_at": loaded_at, "last_error": null}))
+    let mut reloads = state.reloader.log();
+    reloads.reverse();
+    Json(json!({
+        "version": bundle.hash,
+        "loaded_at": loaded_at,
+        "last_error": crate::reload::refusal_json(&state.reloader.last_error()),
+        "reloads": reloads,
+    }))
 }
 
 /// `POST /api/v1/validate/{doctype}`: a pre-submission check, no login.

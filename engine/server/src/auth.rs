@@ -40,6 +40,11 @@ impl CurrentUser {
         self.user.enterprise.as_deref()
     }
 
+    /// Administers the server (reloads the bundle); not an enterprise user.
+    pub fn is_admin(&self) -> bool {
+        self.user.role == Role::Admin && self.user.enterprise.is_none()
+    }
+
     pub fn is_officer(&self) -> bool {
         matches!(self.user.role, Role::Officer | Role::Admin) && self.user.enterprise.is_none()
     }
@@ -105,6 +110,18 @@ impl FromRequestParts<AppState> for PageUser {
             Ok(None) => Err(ToLogin.into_response()),
             Err(e) => Err(e.into_response()),
         }
+    }
+}
+
+/// The signed-in user, if any (for calls that also take other credentials).
+#[derive(Debug, Clone)]
+pub struct MaybeUser(pub Option<CurrentUser>);
+
+impl FromRequestParts<AppState> for MaybeUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(MaybeUser(current_user(parts, state).await?))
     }
 }
 

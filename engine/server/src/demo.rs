@@ -37,7 +37,7 @@ pub const ENTERPRISE_A: (&str, &str, &str, &str) = (
 pub const ENTERPRISE_B: (&str, &str, &str, &str) =
     ("4403960512", "9144030071526726XG", "深圳南海示范贸易有限公司", "Nanhai Demo Trading Co., Ltd.");
 
-pub const LOGINS: [DemoLogin; 3] = [
+pub const LOGINS: [DemoLogin; 4] = [
     DemoLogin {
         card_no: "8930000000000001",
         pin: "88888888",
@@ -49,7 +49,34 @@ pub const LOGINS: [DemoLogin; 3] = [
         who: "王芳 · 深圳南海示范贸易有限公司 (enterprise user)",
     },
     DemoLogin { card_no: "8990000000000001", pin: "99999999", who: "李华 · 海关关员 (customs officer)" },
+    DemoLogin {
+        card_no: "8990000000000009", pin: "99999999", who: "赵强 · 系统管理员 (administrator, /admin)"
+    },
 ];
+
+/// The demo's administrator, added to a database seeded before it existed.
+async fn ensure_admin(state: &AppState) -> Result<(), AppError> {
+    let admin = &LOGINS[3];
+    match state.store.get_user_by_card(admin.card_no).await {
+        Ok(_) => Ok(()),
+        Err(StoreError::NotFound) => {
+            state
+                .store
+                .create_user(NewUser {
+                    card_no: admin.card_no.into(),
+                    cert_no: None,
+                    cert_pem: None,
+                    enterprise: None,
+                    name: "赵强".into(),
+                    role: Role::Admin,
+                    pin_hash: Some(hash_pin(admin.pin)),
+                })
+                .await?;
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
 
 /// A demo account's soft card, for `certflow agent --soft-card DIR`.
 #[derive(Debug, Clone)]
@@ -115,7 +142,10 @@ pub async fn seed_ledger(state: &AppState) -> Result<usize, AppError> {
 pub async fn seed(state: &AppState) -> Result<&'static [DemoLogin], AppError> {
     seed_ledger(state).await?;
     match state.store.get_user_by_card(LOGINS[0].card_no).await {
-        Ok(_) => return Ok(&LOGINS),
+        Ok(_) => {
+            ensure_admin(state).await?;
+            return Ok(&LOGINS);
+        }
         Err(StoreError::NotFound) => {}
         Err(e) => return Err(e.into()),
     }
@@ -135,7 +165,7 @@ pub async fn seed(state: &AppState) -> Result<&'static [DemoLogin], AppError> {
         ("王芳", Some(ENTERPRISE_B.0), Role::Enterprise),
         ("李华", None, Role::Officer),
     ];
-    for (login, (name, enterprise, role)) in LOGINS.iter().zip(people) {
+    for (login, (name, enterprise, role)) in LOGINS[..3].iter().zip(people) {
         state
             .store
             .create_user(NewUser {
@@ -149,6 +179,7 @@ pub async fn seed(state: &AppState) -> Result<&'static [DemoLogin], AppError> {
             })
             .await?;
     }
+    ensure_admin(state).await?;
     seed_notices(state).await?;
     Ok(&LOGINS)
 }

@@ -11,6 +11,7 @@
 //! document is scoped to the signed-in user's enterprise.
 
 mod actions;
+mod admin;
 mod api;
 mod auth;
 mod children;
@@ -22,6 +23,7 @@ mod lookups;
 mod notify;
 mod pages;
 mod preview;
+pub mod reload;
 mod sheets;
 mod state;
 mod templates;
@@ -31,6 +33,7 @@ mod web;
 pub use actions::children_of;
 pub use error::{ApiError, AppError};
 pub use state::{AppState, BundleHandle, CustomsConfig, DEFAULT_SIGNER_URL, ServerConfig};
+pub use web::random_token;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -61,6 +64,9 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/documents/{id}/attachments", post(api::upload))
         .route("/api/v1/documents/{id}/receipts", get(pages::receipts))
         .route("/api/v1/gateway/receipts", post(customs::gateway_receipt))
+        .route("/api/v1/admin/reload", post(admin::reload_api))
+        .route("/admin", get(admin::page))
+        .route("/admin/reload", post(admin::reload_form))
         .route("/", get(pages::home))
         .route("/login", get(auth::login_page).post(auth::login))
         .route("/logout", post(auth::logout))

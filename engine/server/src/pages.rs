@@ -40,9 +40,13 @@ fn parse_day(s: &str) -> Option<Date> {
 /// The common parts of every page's context.
 pub fn page_context(user: &CurrentUser, lang: Lang, bundle: &CompiledBundle, title: &Text, active: &str) -> Value {
     let menu: Vec<Value> = if user.is_officer() {
-        vec![
+        let mut menu = vec![
             json!({"href": "/officer", "label": {"zh": "海关业务", "en": "Customs console"}, "active": active == "officer"}),
-        ]
+        ];
+        if user.is_admin() {
+            menu.push(json!({"href": "/admin", "label": {"zh": "定义管理", "en": "Definitions"}, "active": active == "admin"}));
+        }
+        menu
     } else {
         let mut menu: Vec<Value> = bundle
             .list_views

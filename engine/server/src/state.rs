@@ -56,6 +56,12 @@ pub struct ServerConfig {
     /// Where status notifications by e-mail are written (one .eml file a
     /// message) for the mail system to send.
     pub mail_spool: std::path::PathBuf,
+    /// The bundle directory, watched and reloaded; `None` when the bundle
+    /// was given in memory.
+    pub bundle_root: Option<std::path::PathBuf>,
+    /// A secret that lets a local process (`certflow reload`) ask for a
+    /// reload without a session.
+    pub control_token: Option<String>,
 }
 
 /// Where the E-Port client (and `certflow agent`) listens.
@@ -98,6 +104,8 @@ impl Default for ServerConfig {
             render: certflow_render::RenderService::Local(certflow_render::Renderer::default()),
             public_url: "http://127.0.0.1:8080".to_owned(),
             mail_spool: std::path::PathBuf::from("data/mail-outbox"),
+            bundle_root: None,
+            control_token: None,
         }
     }
 }
@@ -110,6 +118,8 @@ pub struct AppState {
     pub(crate) templates: Arc<minijinja::Environment<'static>>,
     /// The certificate templates of the bundle version last rendered.
     pub(crate) layouts: Arc<certflow_render::TemplateCache>,
+    /// Hot reload of the bundle directory.
+    pub reloader: Arc<crate::reload::Reloader>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -121,12 +131,14 @@ impl std::fmt::Debug for AppState {
 impl AppState {
     pub fn new(bundle: CompiledBundle, store: Store, config: ServerConfig) -> Self {
         let templates = crate::web::templates(&config.signer_url);
+        let reloader = Arc::new(crate::reload::Reloader::new(config.bundle_root.clone()));
         Self {
             bundle: BundleHandle::new(bundle),
             store,
             config: Arc::new(config),
             templates,
             layouts: Arc::new(certflow_render::TemplateCache::default()),
+            reloader,
         }
     }
 }

@@ -32,6 +32,7 @@ pub fn templates(signer_url: &str) -> Arc<Environment<'static>> {
         ("new.html", include_str!("../templates/new.html")),
         ("templates.html", include_str!("../templates/templates.html")),
         ("subscriptions.html", include_str!("../templates/subscriptions.html")),
+        ("admin.html", include_str!("../templates/admin.html")),
     ] {
         env.add_template(name, source).expect("built-in templates compile");
     }

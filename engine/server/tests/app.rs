@@ -692,7 +692,7 @@ async fn demo_accounts_are_bound_to_soft_cards_the_agent_can_serve() {
     let app = test_app().await;
     let cards_dir = tempfile::tempdir().expect("tempdir");
     let cards = certflow_server::demo::bind_soft_cards(&app.state, cards_dir.path()).await.expect("soft cards");
-    assert_eq!(cards.len(), 3, "both enterprise users and the officer");
+    assert_eq!(cards.len(), 4, "both enterprise users, the officer and the administrator");
     for demo in &cards {
         let card = certflow_sign::SoftCard::open(&demo.dir).expect("a soft card the agent opens");
         assert_eq!(card.card_id(), demo.login.card_no);

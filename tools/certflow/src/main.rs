@@ -8,6 +8,7 @@ mod check;
 mod doctypes;
 mod ledger;
 mod lint;
+mod reload;
 mod render;
 mod schema;
 mod serve;
@@ -51,6 +52,8 @@ enum Command {
     Serve(serve::Args),
     /// Records of outside systems: `ledger import FILE` (the inspection e-ledger).
     Ledger(ledger::Args),
+    /// Ask a running server to reload its bundle now and print the outcome.
+    Reload(reload::Args),
     /// Run the local card signer (E-Port client compatible WebSocket), or create a soft card.
     Agent(agent::Args),
 }
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Agent(args) => agent::run(args),
         Command::Ledger(args) => ledger::run(args),
+        Command::Reload(args) => reload::run(args),
     };
     match result {
         Ok(code) => code,

@@ -50,6 +50,9 @@ pub struct Args {
     /// Where e-mail status notifications are written (.eml files) for the mail system.
     #[arg(long, value_name = "DIR", default_value = "data/mail-outbox")]
     mail_spool: PathBuf,
+    /// Where the control token for `certflow reload` is written.
+    #[arg(long, value_name = "FILE", default_value = "data/control-token")]
+    control_token: PathBuf,
     /// Bearer token an outside customs gateway uses to post receipts.
     #[arg(long, env = "CERTFLOW_GATEWAY_TOKEN")]
     gateway_token: Option<String>,
@@ -98,6 +101,8 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         )?),
         public_url: format!("http://{}", args.listen),
         mail_spool: args.mail_spool.clone(),
+        bundle_root: Some(args.bundle.bundle.canonicalize().unwrap_or_else(|_| args.bundle.bundle.clone())),
+        control_token: Some(write_control_token(&args.control_token)?),
         ..ServerConfig::default()
     };
     let fonts = certflow_render::Fonts::shared();
@@ -122,12 +127,33 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     }
     println!("certflow is serving on http://{address}");
     certflow_server::spawn_background(&state);
+    // The bundle's folders are watched for as long as the server runs.
+    let _watcher = certflow_server::reload::watch(state.clone());
     axum::serve(listener, certflow_server::app(state))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;
     Ok(())
+}
+
+/// A fresh secret for `certflow reload`, written where only this user reads it.
+fn write_control_token(path: &std::path::Path) -> anyhow::Result<String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let token = certflow_server::random_token();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing the control token {}", path.display()))?;
+    file.write_all(token.as_bytes())?;
+    Ok(token)
 }
 
 /// How to log in to the demo: each account's card, PIN and the agent

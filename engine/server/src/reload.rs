@@ -1,0 +1,232 @@
+//! Hot reload (ENG-3): the bundle's three folders are watched; a change is
+//! compiled and checked aside — schemas, references, rules, and every
+//! layout rendered with its type's sample — and the new bundle replaces the
+//! active one atomically only when clean. Otherwise the last good bundle
+//! keeps serving and the refusal, with each problem's file:line:col, is kept
+//! for `GET /api/v1/bundle` and the admin page. Requests in flight finish on
+//! the bundle they started with (they hold its `Arc`).
+//!
+//! Editors save in many ways (write in place, write aside and rename over,
+//! truncate then write, delete and recreate, several files in a burst):
+//! events are gathered until the folders have been quiet for a moment, then
+//! one reload reads the whole set.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use certflow_core::{BundleError, BundleSource, Diagnostic, Diagnostics};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::state::AppState;
+
+/// How long the folders must be quiet before a reload.
+const QUIET: Duration = Duration::from_millis(150);
+/// The longest a burst of saves delays a reload.
+const MAX_WAIT: Duration = Duration::from_secs(2);
+/// Reload events kept for the admin page.
+const LOG_LENGTH: usize = 30;
+
+/// What a reload did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReloadOutcome {
+    /// The new bundle serves now.
+    Activated { version: String },
+    /// Nothing changed since the active bundle.
+    Unchanged { version: String },
+    /// The change has problems; the active bundle stays.
+    Refused { diagnostics: Vec<Diagnostic> },
+}
+
+/// The last refused reload, as `GET /api/v1/bundle` shows it.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub at: OffsetDateTime,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Where the bundle comes from and what reloading it did.
+#[derive(Debug, Default)]
+pub struct Reloader {
+    /// The bundle directory; `None` for a bundle given in memory (tests).
+    root: Option<PathBuf>,
+    /// One reload at a time.
+    running: tokio::sync::Mutex<()>,
+    /// The last refusal, until a later reload succeeds.
+    last_error: Mutex<Option<Refusal>>,
+    /// Recent reloads, newest last.
+    log: Mutex<Vec<Value>>,
+}
+
+impl Reloader {
+    pub fn new(root: Option<PathBuf>) -> Self {
+        Self { root, ..Self::default() }
+    }
+
+    pub fn root(&self) -> Option<&Path> {
+        self.root.as_deref()
+    }
+
+    pub fn last_error(&self) -> Option<Refusal> {
+        self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn log(&self) -> Vec<Value> {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn record(&self, entry: Value) {
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        log.push(entry);
+        let excess = log.len().saturating_sub(LOG_LENGTH);
+        log.drain(..excess);
+    }
+}
+
+fn rfc3339(at: OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+/// A diagnostic as the API shows it.
+pub fn diagnostic_json(d: &Diagnostic) -> Value {
+    json!({
+        "file": d.span.file, "line": d.span.line, "column": d.span.column,
+        "severity": d.severity, "code": d.code, "message": d.message, "hints": d.hints,
+    })
+}
+
+/// The last refusal as `GET /api/v1/bundle`'s `last_error`.
+pub fn refusal_json(refusal: &Option<Refusal>) -> Value {
+    match refusal {
+        None => Value::Null,
+        Some(r) => {
+            json!({"at": rfc3339(r.at), "diagnostics": r.diagnostics.iter().map(diagnostic_json).collect::<Vec<_>>()})
+        }
+    }
+}
+
+/// Reads, compiles and checks the bundle directory; activates it when clean.
+pub async fn reload(state: &AppState, actor: &str) -> ReloadOutcome {
+    let Some(root) = state.reloader.root().map(Path::to_path_buf) else {
+        let current = state.bundle.current();
+        return ReloadOutcome::Unchanged { version: current.hash.clone() };
+    };
+    let _one_at_a_time = state.reloader.running.lock().await;
+    let started = Instant::now();
+    let render = state.config.render.clone();
+    let current_hash = state.bundle.current().hash.clone();
+    let checked = tokio::task::spawn_blocking(move || {
+        let source = BundleSource::read_dir(&root).map_err(|e| vec![read_error(&root, e)])?;
+        if source.hash() == current_hash {
+            return Ok(None);
+        }
+        let (bundle, diagnostics) = certflow_core::compile(&source);
+        let mut problems: Vec<Diagnostic> = diagnostics.into_vec();
+        let Some(bundle) = bundle else { return Err(problems) };
+        problems.extend(certflow_render::check_layouts(&bundle, &render));
+        let errors: Diagnostics = problems.into_iter().collect();
+        if errors.has_errors() { Err(errors.into_vec()) } else { Ok(Some(bundle)) }
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(vec![Diagnostic::error("reload.failed", certflow_core::SourceSpan::file(""), e.to_string())])
+    });
+    let took = started.elapsed().as_millis() as u64;
+    let now = OffsetDateTime::now_utc();
+    match checked {
+        Ok(None) => {
+            let version = state.bundle.current().hash.clone();
+            ReloadOutcome::Unchanged { version }
+        }
+        Ok(Some(bundle)) => {
+            let version = bundle.hash.clone();
+            let types = bundle.doctypes.len();
+            state.bundle.replace(bundle);
+            *state.reloader.last_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            state.reloader.record(json!({"at": rfc3339(now), "outcome": "activated", "version": version, "doctypes": types, "ms": took, "by": actor}));
+            audit(state, actor, "bundle.activated", json!({"version": version, "doctypes": types, "ms": took})).await;
+            tracing::info!(version = &version[..12], doctypes = types, ms = took, "bundle activated");
+            ReloadOutcome::Activated { version }
+        }
+        Err(mut diagnostics) => {
+            diagnostics.retain(|d| d.severity == certflow_core::Severity::Error);
+            let first = diagnostics
+                .first()
+                .map(|d| format!("{}:{}:{}: {}", d.span.file, d.span.line, d.span.column, d.message));
+            *state.reloader.last_error.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(Refusal { at: now, diagnostics: diagnostics.clone() });
+            state.reloader.record(json!({"at": rfc3339(now), "outcome": "refused", "problems": diagnostics.len(), "first": first, "ms": took, "by": actor}));
+            let listed: Vec<Value> = diagnostics.iter().map(diagnostic_json).collect();
+            audit(state, actor, "bundle.refused", json!({"problems": listed})).await;
+            tracing::warn!(
+                problems = diagnostics.len(),
+                first = first.unwrap_or_default(),
+                "bundle change refused; the last good bundle keeps serving"
+            );
+            ReloadOutcome::Refused { diagnostics }
+        }
+    }
+}
+
+fn read_error(root: &Path, e: BundleError) -> Diagnostic {
+    Diagnostic::error("bundle.read", certflow_core::SourceSpan::file(root.display().to_string()), e.to_string())
+}
+
+async fn audit(state: &AppState, actor: &str, action: &str, detail: Value) {
+    let entry = certflow_store::NewAuditEntry {
+        actor: actor.to_owned(),
+        enterprise: String::new(),
+        document_id: None,
+        action: action.to_owned(),
+        detail,
+    };
+    if let Err(e) = state.store.append_audit(entry).await {
+        tracing::warn!("could not write the audit line of a reload: {e}");
+    }
+}
+
+/// Watches the bundle's folders and reloads after each quiet moment. The
+/// watcher lives as long as the returned guard.
+pub fn watch(state: AppState) -> Option<notify::RecommendedWatcher> {
+    use notify::{RecursiveMode, Watcher};
+    let root = state.reloader.root()?.to_path_buf();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if event.is_ok_and(|e| !matches!(e.kind, notify::EventKind::Access(_))) {
+            let _ = tx.send(());
+        }
+    })
+    .map_err(|e| tracing::warn!("cannot watch the bundle: {e}"))
+    .ok()?;
+    // The root too, so that a folder replaced whole is seen.
+    for (path, mode) in [
+        (root.join("forms"), RecursiveMode::Recursive),
+        (root.join("rules"), RecursiveMode::Recursive),
+        (root.join("certificate-templates"), RecursiveMode::Recursive),
+        (root.clone(), RecursiveMode::NonRecursive),
+    ] {
+        if let Err(e) = watcher.watch(&path, mode) {
+            tracing::warn!("cannot watch {}: {e}", path.display());
+        }
+    }
+    tokio::spawn(async move {
+        while rx.recv().await.is_some() {
+            let first = Instant::now();
+            // Gather the burst: wait until quiet, at most MAX_WAIT.
+            loop {
+                let left = MAX_WAIT.saturating_sub(first.elapsed());
+                if left.is_zero() {
+                    break;
+                }
+                match tokio::time::timeout(QUIET.min(left), rx.recv()).await {
+                    Ok(Some(())) => continue,
+                    Ok(None) => return,
+                    Err(_) => break,
+                }
+            }
+            reload(&state, "watcher").await;
+        }
+    });
+    Some(watcher)
+}

@@ -1,0 +1,171 @@
+//! Hot reload of the bundle directory (ENG-3): a broken rule or template is
+//! refused with file:line and the last good bundle keeps serving; a fix or a
+//! new format is activated; the watcher reloads after an editor's save; only
+//! administrators (or the control token) reload on demand; the audit log
+//! records each activation and refusal.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use certflow_server::reload::{ReloadOutcome, reload};
+use certflow_server::{AppState, CustomsConfig, ServerConfig, app};
+use certflow_store::Store;
+use common::*;
+use serde_json::Value;
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The application on a copy of the shipped bundle it watches and reloads.
+async fn reloading_app() -> (TestApp, tempfile::TempDir) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let bundle_dir = tempfile::tempdir().unwrap();
+    for sub in ["forms", "rules", "certificate-templates"] {
+        copy_tree(&root.join(sub), &bundle_dir.path().join(sub));
+    }
+    let bundle = certflow_core::load(bundle_dir.path()).expect("the copy loads");
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&format!("sqlite:{}", dir.path().join("db.sqlite").display())).await.unwrap();
+    let config = ServerConfig {
+        customs: CustomsConfig { simulate: false, ..CustomsConfig::default() },
+        bundle_root: Some(bundle_dir.path().to_path_buf()),
+        control_token: Some("control-secret".into()),
+        ..ServerConfig::default()
+    };
+    let state = AppState::new(bundle, store, config);
+    certflow_server::demo::seed(&state).await.unwrap();
+    (TestApp { router: app(state.clone()), state, _dir: dir }, bundle_dir)
+}
+
+async fn bundle_info(app: &TestApp) -> Value {
+    app.get("/api/v1/bundle", "").await.json()
+}
+
+#[tokio::test]
+async fn a_broken_change_is_refused_with_its_place_and_the_last_good_bundle_serves() {
+    let (app, dir) = reloading_app().await;
+    let before = app.state.bundle.current().hash.clone();
+    assert!(matches!(reload(&app.state, "test").await, ReloadOutcome::Unchanged { .. }));
+
+    // A rule that does not parse.
+    let rule = dir.path().join("rules/import/supplement.rhai");
+    let good = std::fs::read_to_string(&rule).unwrap();
+    std::fs::write(&rule, format!("{good}\nlet broken = ;\n")).unwrap();
+    let ReloadOutcome::Refused { diagnostics } = reload(&app.state, "test").await else { panic!("refused") };
+    let d = diagnostics.iter().find(|d| d.span.file == "rules/import/supplement.rhai").expect("the rule file is named");
+    assert_eq!(d.span.line as usize, good.lines().count() + 2, "{d}");
+    assert_eq!(app.state.bundle.current().hash, before, "the last good bundle serves");
+    let info = bundle_info(&app).await;
+    assert_eq!(info["version"], Value::String(before.clone()));
+    assert_eq!(info["last_error"]["diagnostics"][0]["file"], "rules/import/supplement.rhai");
+    let checked = app
+        .send(
+            Request::post("/api/v1/validate/import-food")
+                .body(Body::from(
+                    app.state.bundle.current().doctype("import-food").unwrap().sample.clone().unwrap().to_string(),
+                ))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(checked.json()["valid"], true, "service continues");
+
+    // Fixed, and a new format copied in: active, listed, the refusal gone.
+    std::fs::write(&rule, &good).unwrap();
+    let yaml = std::fs::read_to_string(dir.path().join("forms/doctypes/export/export-c1-4.yaml")).unwrap();
+    std::fs::write(
+        dir.path().join("forms/doctypes/export/export-c1-4-bilingual.yaml"),
+        yaml.replace("id: export-c1-4", "id: export-c1-4-bilingual")
+            .replace("sample: samples/export-c1-4.json", "sample: samples/export-c1-4-bilingual.json")
+            .replace("C1-4啤酒花证书（英文证）", "C1-4啤酒花证书（试行）"),
+    )
+    .unwrap();
+    std::fs::copy(
+        dir.path().join("forms/samples/export-c1-4.json"),
+        dir.path().join("forms/samples/export-c1-4-bilingual.json"),
+    )
+    .unwrap();
+    let ReloadOutcome::Activated { version } = reload(&app.state, "test").await else { panic!("activated") };
+    assert_ne!(version, before);
+    let info = bundle_info(&app).await;
+    assert!(info["last_error"].is_null());
+    assert_eq!(info["reloads"][0]["outcome"], "activated");
+    let types = app.get("/api/v1/doctypes", "").await.json();
+    assert!(types.as_array().unwrap().iter().any(|t| t["id"] == "export-c1-4-bilingual" && t["format_code"] == "C1-4"));
+
+    // A template that does not compile is refused at its .typ line.
+    let typ = dir.path().join("certificate-templates/export/c1-4.typ");
+    let text = std::fs::read_to_string(&typ).unwrap();
+    std::fs::write(&typ, format!("{text}\n#let x = (\n")).unwrap();
+    let ReloadOutcome::Refused { diagnostics } = reload(&app.state, "test").await else { panic!("refused") };
+    assert!(diagnostics.iter().any(|d| d.span.file == "certificate-templates/export/c1-4.typ"), "{diagnostics:?}");
+    assert_eq!(app.state.bundle.current().hash, version);
+
+    let audit = app.state.store.list_audit(&certflow_store::AuditQuery::for_enterprise("")).await.unwrap();
+    let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
+    assert_eq!(actions.iter().filter(|a| **a == "bundle.refused").count(), 2, "{actions:?}");
+    assert_eq!(actions.iter().filter(|a| **a == "bundle.activated").count(), 1, "{actions:?}");
+}
+
+#[tokio::test]
+async fn the_watcher_reloads_after_an_editor_saves_and_only_admins_reload_on_demand() {
+    let (app, dir) = reloading_app().await;
+    let _watcher = certflow_server::reload::watch(app.state.clone()).expect("watching");
+    let before = app.state.bundle.current().hash.clone();
+    // An editor's save: written aside, then renamed over the file.
+    let path = dir.path().join("forms/params/certificate-pickup.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let aside = dir.path().join("forms/params/.certificate-pickup.yaml.swp");
+    std::fs::write(&aside, text.replace("zh: 现场领证", "zh: 现场领取证书")).unwrap();
+    std::fs::rename(&aside, &path).unwrap();
+    let started = Instant::now();
+    while app.state.bundle.current().hash == before {
+        assert!(started.elapsed() < Duration::from_secs(90), "the change was not picked up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let bundle = app.state.bundle.current();
+    assert_eq!(bundle.param("certificate-pickup").unwrap().get("2").unwrap().zh, "现场领取证书");
+
+    // On demand: not for an enterprise user; with the control token, yes.
+    let (cookie, csrf) = app.api_login(A_CARD).await;
+    let refused = app
+        .send(
+            Request::post("/api/v1/admin/reload")
+                .header(header::COOKIE, &cookie)
+                .header("x-csrf-token", &csrf)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let by_token = app
+        .send(
+            Request::post("/api/v1/admin/reload")
+                .header(header::AUTHORIZATION, "Bearer control-secret")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(by_token.status, StatusCode::OK, "{}", by_token.body);
+    assert_eq!(by_token.json()["outcome"], "unchanged");
+    // The administrator's page shows the version.
+    let admin = app.login("8990000000000009", "99999999").await;
+    let page = app.get("/admin", &admin).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains(&bundle.hash[..12]));
+    let enterprise = app.login(A_CARD, "88888888").await;
+    assert_eq!(app.get("/admin", &enterprise).await.status, StatusCode::FORBIDDEN);
+}
