@@ -1047,6 +1047,19 @@ impl Compiler<'_> {
             }
             from_party.insert(target.clone(), source.value.clone());
         }
+        let pinned = match &m.versioning {
+            None => true,
+            Some((_, v)) if v.value == "pinned" => true,
+            Some((_, v)) if v.value == "latest" => false,
+            Some((vfile, v)) => {
+                self.error(
+                    "doctype.versioning",
+                    at(vfile, v),
+                    format!("`versioning` is `pinned` or `latest`, not `{}`", v.value),
+                );
+                true
+            }
+        };
         let mut value_templates = Vec::new();
         if let Some((tfile, names)) = &m.value_templates {
             for name in names {
@@ -1103,6 +1116,7 @@ impl Compiler<'_> {
             layout,
             record_key,
             from_party,
+            pinned,
             value_templates,
             children,
             sample,
@@ -1581,6 +1595,7 @@ struct Merged {
     record_key: Option<(String, S<String>)>,
     from_party: IndexMap<String, (String, S<String>)>,
     value_templates: Option<(String, Vec<S<String>>)>,
+    versioning: Option<(String, S<String>)>,
     children: IndexMap<String, (String, S<crate::raw::RawChildren>)>,
 }
 
@@ -1654,6 +1669,9 @@ impl Merged {
         }
         if let Some(lookups) = &raw.lookups {
             self.lookups = lookups.iter().map(|(k, v)| (k.clone(), (file.to_owned(), v.value.clone()))).collect();
+        }
+        if let Some(v) = &raw.versioning {
+            self.versioning = Some((file.to_owned(), v.clone()));
         }
         if let Some(fields) = &raw.value_templates {
             self.value_templates = Some((file.to_owned(), fields.clone()));

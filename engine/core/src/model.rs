@@ -206,6 +206,9 @@ pub struct DocType {
     pub children: IndexMap<String, Children>,
     /// Field → what of the signed-in enterprise fills it on creation.
     pub from_party: IndexMap<String, String>,
+    /// A stored document keeps the definitions it was made with (else it
+    /// follows the active bundle).
+    pub pinned: bool,
     /// Fields an initial-value template keeps (empty: the type has none).
     pub value_templates: Vec<String>,
     #[serde(skip)]

@@ -201,6 +201,10 @@ pub struct RawDocType {
     /// Documents made inside this one (an application's certificates).
     #[serde(default)]
     pub children: Option<IndexMap<String, S<RawChildren>>>,
+    /// Which definitions a stored document follows: `pinned` (the version it
+    /// was made with; the default) or `latest` (always the active one).
+    #[serde(default)]
+    pub versioning: Option<S<String>>,
     /// Fields users may keep as named initial values (初始值模板).
     #[serde(default)]
     pub value_templates: Option<Vec<S<String>>>,

@@ -207,7 +207,7 @@ pub async fn to_sign(
     data: &Value,
     action: Option<&str>,
 ) -> Result<Result<String, Vec<FieldError>>, AppError> {
-    let bundle = state.bundle.current();
+    let bundle = state.bundle_for(document).await;
     let ty = bundle.doctype(&document.doctype).ok_or_else(AppError::not_found)?;
     let ctx = context_of(state, document).await?;
     // The action the signature is for: the one named, else the one that
@@ -328,7 +328,7 @@ pub async fn perform(
     data: Value,
     card: CardInput<'_>,
 ) -> Result<Outcome, AppError> {
-    let bundle = state.bundle.current();
+    let bundle = state.bundle_for(&document).await;
     let Some(ty) = bundle.doctype(&document.doctype) else {
         return Err(AppError::internal(format!("document {} has unknown type {}", document.id, document.doctype)));
     };

@@ -97,6 +97,11 @@ pub async fn page(
             "root": state.reloader.root().map(|p| p.display().to_string()),
             "last_error": refusal_json(&state.reloader.last_error()),
             "log": log,
+            "versions": state.store.list_bundle_versions(10).await?.iter().map(|v| json!({
+                "hash": v.hash, "short": &v.hash[..v.hash.len().min(12)], "files": v.files,
+                "at": v.activated_at.to_offset(crate::pages::CHINA).format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]")).unwrap_or_default(),
+                "active": v.hash == bundle.hash,
+            })).collect::<Vec<_>>(),
             "flash": flash,
         }),
     );

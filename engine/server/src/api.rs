@@ -36,6 +36,7 @@ pub async fn bundle(State(state): State<AppState>) -> Json<Value> {
         "loaded_at": loaded_at,
         "last_error": crate::reload::refusal_json(&state.reloader.last_error()),
         "reloads": reloads,
+        "previous": state.store.list_bundle_versions(10).await.map(|list| list.into_iter().filter(|v| v.hash != bundle.hash).map(|v| v.hash).collect::<Vec<_>>()).unwrap_or_default(),
     }))
 }
 

@@ -113,6 +113,12 @@ fn static_file(content_type: &'static str, body: &'static str) -> impl axum::res
 /// Starts the background work of a server instance: status notifications,
 /// and the customs simulator when configured.
 pub fn spawn_background(state: &AppState) {
+    let keeper = state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = keeper.remember_active().await {
+            tracing::warn!("cannot keep the active bundle version: {e}");
+        }
+    });
     tokio::spawn(notify::run_notifier(state.clone()));
     if state.config.customs.simulate {
         tokio::spawn(customs::run_simulator(state.clone()));

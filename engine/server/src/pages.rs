@@ -378,7 +378,7 @@ pub(crate) async fn render_form(
     read_only: bool,
     flash: Option<Value>,
 ) -> Result<axum::response::Html<String>, AppError> {
-    let bundle = state.bundle.current();
+    let bundle = state.bundle_for(doc).await;
     let ty = bundle.doctype(&doc.doctype).ok_or_else(AppError::not_found)?;
     let workflow = bundle.workflow_for(&doc.doctype);
     let available = || workflow.into_iter().flat_map(|w| w.actions_from(&doc.status)).filter(|a| !a.via_parent);
@@ -526,7 +526,7 @@ pub async fn view_document(
 ) -> Result<Response, AppError> {
     let doc = load_document(&state, &user, &id).await?;
     let lang = Lang::from_request(&headers, uri.query()).0;
-    let bundle = state.bundle.current();
+    let bundle = state.bundle_for(&doc).await;
     if let Some(message) = bundle
         .list_views
         .values()
@@ -549,7 +549,7 @@ pub async fn edit_document(
     uri: Uri,
 ) -> Result<Response, AppError> {
     let doc = load_document(&state, &user, &id).await?;
-    let bundle = state.bundle.current();
+    let bundle = state.bundle_for(&doc).await;
     if !editable(&bundle, &doc) {
         return Ok(web::redirect(&format!("/documents/{}", doc.id)));
     }
@@ -663,7 +663,7 @@ pub async fn to_sign_form(
     let form = web::Form::parse(&body);
     user.check_csrf(form.get("_csrf"))?;
     let doc = load_document(&state, &user, &id).await?;
-    let bundle = state.bundle.current();
+    let bundle = state.bundle_for(&doc).await;
     let data = if form.get("data") == Some("stored") {
         doc.data.clone()
     } else if form.get("_version").and_then(|v| v.parse::<i64>().ok()) == Some(doc.version) {
@@ -706,7 +706,7 @@ pub async fn post_document(
         );
         return form_with_message(&state, &user, lang, &doc, StatusCode::CONFLICT, message).await;
     }
-    let bundle = state.bundle.current();
+    let bundle = state.bundle_for(&doc).await;
     let data = posted_data(&bundle, &doc, &form)?;
     let action = field("action").unwrap_or("save").to_owned();
     let outcome = actions::perform(

@@ -24,7 +24,7 @@ pub async fn preview(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
     let doc = crate::pages::load_document(&state, &user, &id).await?;
-    let bundle = state.bundle.current();
+    let bundle = state.bundle_for(&doc).await;
     let ty = bundle.doctype(&doc.doctype).ok_or_else(AppError::not_found)?;
     let Some(layout) = &ty.layout else {
         return Err(AppError::new(

@@ -142,6 +142,10 @@ pub async fn reload(state: &AppState, actor: &str) -> ReloadOutcome {
         Ok(Some(bundle)) => {
             let version = bundle.hash.clone();
             let types = bundle.doctypes.len();
+            // Kept before it serves: documents made with it must find it again.
+            if let Err(e) = state.store.save_bundle_version(&version, &crate::state::sources_of(&bundle)).await {
+                tracing::warn!("cannot keep bundle version {version}: {e}");
+            }
             state.bundle.replace(bundle);
             *state.reloader.last_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
             state.reloader.record(json!({"at": rfc3339(now), "outcome": "activated", "version": version, "doctypes": types, "ms": took, "by": actor}));

@@ -120,6 +120,13 @@ pub struct AppState {
     pub(crate) layouts: Arc<certflow_render::TemplateCache>,
     /// Hot reload of the bundle directory.
     pub reloader: Arc<crate::reload::Reloader>,
+    /// Earlier versions compiled for documents made with them, newest first.
+    versions: Arc<std::sync::Mutex<Vec<Arc<CompiledBundle>>>>,
+}
+
+/// A bundle's files as the database keeps them.
+pub fn sources_of(bundle: &CompiledBundle) -> Vec<(String, Vec<u8>)> {
+    bundle.sources.iter().map(|f| (f.path.clone(), f.bytes.to_vec())).collect()
 }
 
 impl std::fmt::Debug for AppState {
@@ -128,7 +135,65 @@ impl std::fmt::Debug for AppState {
     }
 }
 
+/// Earlier bundle versions kept compiled for the documents made with them.
+const VERSION_CACHE: usize = 4;
+
 impl AppState {
+    /// Keeps the active bundle's sources in the database, so that documents
+    /// made with it keep it after a reload or a restart.
+    pub async fn remember_active(&self) -> Result<(), certflow_store::StoreError> {
+        let bundle = self.bundle.current();
+        self.store.save_bundle_version(&bundle.hash, &sources_of(&bundle)).await.map(|_| ())
+    }
+
+    /// The definitions a document follows: the version it was made with
+    /// (compiled again from the database when it is no longer cached), or
+    /// the active bundle for types that follow the latest definitions, for
+    /// versions not kept, and when the kept version no longer compiles.
+    pub async fn bundle_for(&self, doc: &certflow_store::Document) -> Arc<CompiledBundle> {
+        let current = self.bundle.current();
+        if doc.bundle_hash == current.hash || current.doctype(&doc.doctype).is_some_and(|t| !t.pinned) {
+            return current;
+        }
+        if let Some(found) =
+            self.versions.lock().unwrap_or_else(|p| p.into_inner()).iter().find(|b| b.hash == doc.bundle_hash)
+        {
+            return found.clone();
+        }
+        let files = match self.store.load_bundle_version(&doc.bundle_hash).await {
+            Ok(Some(files)) => files,
+            Ok(None) => return current,
+            Err(e) => {
+                tracing::warn!("cannot read bundle version {}: {e}", doc.bundle_hash);
+                return current;
+            }
+        };
+        let compiled = tokio::task::spawn_blocking(move || {
+            let mut source = certflow_core::BundleSource::default();
+            for (path, bytes) in files {
+                source.insert(path, bytes);
+            }
+            certflow_core::compile(&source).0
+        })
+        .await
+        .ok()
+        .flatten();
+        let Some(compiled) = compiled else {
+            tracing::warn!("bundle version {} no longer compiles; the active one is used", doc.bundle_hash);
+            return current;
+        };
+        let compiled = Arc::new(compiled);
+        let mut cache = self.versions.lock().unwrap_or_else(|p| p.into_inner());
+        cache.insert(0, compiled.clone());
+        cache.truncate(VERSION_CACHE);
+        compiled
+    }
+
+    /// Forgets the compiled earlier versions (as a restart would).
+    pub fn forget_cached_versions(&self) {
+        self.versions.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
     pub fn new(bundle: CompiledBundle, store: Store, config: ServerConfig) -> Self {
         let templates = crate::web::templates(&config.signer_url);
         let reloader = Arc::new(crate::reload::Reloader::new(config.bundle_root.clone()));
@@ -139,6 +204,7 @@ impl AppState {
             templates,
             layouts: Arc::new(certflow_render::TemplateCache::default()),
             reloader,
+            versions: Arc::default(),
         }
     }
 }

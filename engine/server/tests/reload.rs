@@ -15,7 +15,9 @@ use certflow_server::reload::{ReloadOutcome, reload};
 use certflow_server::{AppState, CustomsConfig, ServerConfig, app};
 use certflow_store::Store;
 use common::*;
-use serde_json::Value;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
 
 fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -48,6 +50,7 @@ async fn reloading_app() -> (TestApp, tempfile::TempDir) {
     };
     let state = AppState::new(bundle, store, config);
     certflow_server::demo::seed(&state).await.unwrap();
+    state.remember_active().await.unwrap();
     (TestApp { router: app(state.clone()), state, _dir: dir }, bundle_dir)
 }
 
@@ -168,4 +171,61 @@ async fn the_watcher_reloads_after_an_editor_saves_and_only_admins_reload_on_dem
     assert!(page.body.contains(&bundle.hash[..12]));
     let enterprise = app.login(A_CARD, "88888888").await;
     assert_eq!(app.get("/admin", &enterprise).await.status, StatusCode::FORBIDDEN);
+}
+
+/// The text of a document's preview PDF, white space removed.
+async fn preview_text(app: &TestApp, session: &str, id: certflow_store::Uuid) -> String {
+    let request = Request::get(format!("/documents/{id}/preview.pdf"))
+        .header(header::COOKIE, session)
+        .body(Body::empty())
+        .unwrap();
+    let response = app.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let pdf = lopdf::Document::load_mem(&bytes).expect("a PDF");
+    let pages: Vec<u32> = pdf.get_pages().keys().copied().collect();
+    pdf.extract_text(&pages).unwrap().chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+#[tokio::test]
+async fn a_document_keeps_the_definitions_it_was_made_with() {
+    let (app, dir) = reloading_app().await;
+    let session = app.login(A_CARD, "88888888").await;
+    let make = |bundle: &certflow_core::CompiledBundle| certflow_store::NewDocument {
+        doctype: "export-c1-4".into(),
+        bundle_hash: bundle.hash.clone(),
+        enterprise: "1101910023".into(),
+        status: "S".into(),
+        business_no: None,
+        parent_id: None,
+        data: bundle.doctype("export-c1-4").unwrap().sample.clone().unwrap(),
+        meta: json!({}),
+        created_by: A_CARD.into(),
+    };
+    let old = app.state.store.insert_document(make(&app.state.bundle.current())).await.unwrap();
+    assert!(preview_text(&app, &session, old.id).await.contains("Variety"));
+
+    // The layout's label changes; a new document is made with the new definitions.
+    let silk = dir.path().join("certificate-templates/export/silk.typ");
+    let text = std::fs::read_to_string(&silk).unwrap();
+    std::fs::write(
+        &silk,
+        text.replace(r#"variety: (zh: "品种", en: "Variety")"#, r#"variety: (zh: "品种", en: "Hop Cultivar")"#),
+    )
+    .unwrap();
+    assert!(matches!(reload(&app.state, "test").await, ReloadOutcome::Activated { .. }));
+    let new = app.state.store.insert_document(make(&app.state.bundle.current())).await.unwrap();
+    assert!(preview_text(&app, &session, new.id).await.contains("HopCultivar"));
+    let before = preview_text(&app, &session, old.id).await;
+    assert!(before.contains("Variety") && !before.contains("HopCultivar"), "the old document keeps its layout");
+
+    // After a restart the old version is compiled again from the database.
+    app.state.forget_cached_versions();
+    let again = preview_text(&app, &session, old.id).await;
+    assert!(again.contains("Variety") && !again.contains("HopCultivar"));
+    let info = app.get("/api/v1/bundle", "").await.json();
+    assert!(
+        info["previous"].as_array().unwrap().iter().any(|v| v == &Value::String(old.bundle_hash.clone())),
+        "{info}"
+    );
 }

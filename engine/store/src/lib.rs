@@ -47,6 +47,7 @@ mod receipts;
 mod sessions;
 mod templates;
 mod transition;
+mod versions;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -67,6 +68,7 @@ pub use sessions::{LoginChallenge, NewSession, Session, session_token_hash};
 pub use templates::{NewValueTemplate, Subscription, TemplateScope, ValueTemplate};
 pub use transition::{AuditRecord, OutboxRecord, Transition, Transitioned};
 pub use uuid::Uuid;
+pub use versions::BundleVersion;
 
 /// How long a SQLite connection waits for the write lock before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);

@@ -17,3 +17,4 @@ mod receipts;
 mod sessions;
 mod templates;
 mod transitions;
+mod versions;
