@@ -149,6 +149,7 @@ struct Raws {
     workflows: Vec<Def<RawWorkflow>>,
     doctypes: Vec<Def<RawDocType>>,
     list_views: Vec<Def<crate::raw::RawListView>>,
+    scenarios: Vec<Def<crate::raw::RawScenarios>>,
 }
 
 impl Compiler<'_> {
@@ -171,6 +172,7 @@ impl Compiler<'_> {
         let workflows = self.compile_workflows(&raws.workflows, &rules);
         let (doctypes, bases) = self.compile_doctypes(&raws.doctypes, &params, &workflows, &numbering, &rules);
         let list_views = self.compile_list_views(&raws.list_views, &workflows, &doctypes);
+        let scenarios = self.compile_scenarios(&raws.scenarios, &doctypes, &workflows);
         let templates: Vec<String> =
             self.source.files.keys().filter(|p| p.starts_with(&format!("{TEMPLATES_DIR}/"))).cloned().collect();
         let sources = self
@@ -187,6 +189,7 @@ impl Compiler<'_> {
             params,
             numbering,
             list_views,
+            scenarios,
             templates,
             sources,
             rules,
@@ -216,6 +219,7 @@ impl Compiler<'_> {
                 Ok(RawDefinition::Workflow(raw)) => raws.workflows.push(Def { file, raw }),
                 Ok(RawDefinition::Doctype(raw)) => raws.doctypes.push(Def { file, raw: *raw }),
                 Ok(RawDefinition::ListView(raw)) => raws.list_views.push(Def { file, raw }),
+                Ok(RawDefinition::Scenarios(raw)) => raws.scenarios.push(Def { file, raw }),
                 Err(e) => {
                     let diagnostic = yaml_diagnostic(&file, &e);
                     self.diags.push(diagnostic);
@@ -521,6 +525,86 @@ impl Compiler<'_> {
                     .push("mark it `final: true` if documents are meant to end there".into());
             }
             out.insert(workflow.id.clone(), workflow);
+        }
+        out
+    }
+
+    /// Analyst scenarios: what they name must exist.
+    fn compile_scenarios(
+        &mut self,
+        defs: &[Def<crate::raw::RawScenarios>],
+        doctypes: &IndexMap<String, Arc<DocType>>,
+        workflows: &IndexMap<String, Workflow>,
+    ) -> Vec<crate::scenario::Scenario> {
+        let mut out = Vec::new();
+        for Def { file, raw } in defs {
+            let Some(ty) = doctypes.get(&raw.doctype.value) else {
+                let d = self.error(
+                    "scenario.unknown-doctype",
+                    at(file, &raw.doctype),
+                    format!("scenarios for `{}`, which is not a document type", raw.doctype.value),
+                );
+                if let Some(near) = closest(&raw.doctype.value, doctypes.keys().map(String::as_str)) {
+                    d.hints.push(format!("did you mean `{near}`?"));
+                }
+                continue;
+            };
+            let workflow = ty.workflow.as_deref().and_then(|w| workflows.get(w));
+            for case in &raw.cases {
+                let span = at(file, case);
+                let c = &case.value;
+                if c.mode.as_deref().is_some_and(|m| m != "draft" && m != "submit") {
+                    self.error("scenario.mode", span.clone(), format!("`{}`: mode is draft or submit", c.name));
+                }
+                if let Some(state) = &c.state
+                    && !workflow.is_some_and(|w| w.states.contains_key(state))
+                {
+                    self.error(
+                        "scenario.unknown-state",
+                        span.clone(),
+                        format!("`{}`: `{state}` is not a state of `{}`", c.name, ty.id),
+                    );
+                }
+                for action in c.allowed.iter().chain(&c.refused) {
+                    if !workflow.is_some_and(|w| w.actions.contains_key(action)) {
+                        self.error(
+                            "scenario.unknown-action",
+                            span.clone(),
+                            format!("`{}`: `{action}` is not an action of `{}`", c.name, ty.id),
+                        );
+                    }
+                }
+                for path in c.set.keys().chain(c.values.keys()) {
+                    if ty.field_at(path).is_none() && !ty.tables.contains_key(path.as_str()) {
+                        self.error(
+                            "scenario.unknown-field",
+                            span.clone(),
+                            format!("`{}`: `{path}` is not a field of `{}`", c.name, ty.id),
+                        );
+                    }
+                }
+                if let Some(v) = c.layout.as_ref().and_then(|l| l.variant.as_deref())
+                    && Variant::parse(v).is_none()
+                {
+                    self.error(
+                        "scenario.variant",
+                        span.clone(),
+                        format!("`{}`: `{v}` is not a layout variant", c.name),
+                    );
+                }
+                if c.document.is_none() && ty.sample.is_none() {
+                    self.error(
+                        "scenario.no-document",
+                        span.clone(),
+                        format!("`{}`: no document and `{}` has no sample", c.name, ty.id),
+                    );
+                }
+            }
+            out.push(crate::scenario::Scenario {
+                file: file.clone(),
+                doctype: ty.id.clone(),
+                cases: raw.cases.iter().map(|c| (at(file, c), c.value.clone())).collect(),
+            });
         }
         out
     }

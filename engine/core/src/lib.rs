@@ -20,6 +20,7 @@ pub mod model;
 pub mod raw;
 pub mod records;
 pub mod rules;
+pub mod scenario;
 pub mod schema;
 pub mod validate;
 pub mod workflow;

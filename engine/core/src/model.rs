@@ -319,6 +319,8 @@ pub struct CompiledBundle {
     pub params: Arc<IndexMap<String, ParamTable>>,
     pub numbering: IndexMap<String, NumberingScheme>,
     pub list_views: IndexMap<String, crate::listview::ListView>,
+    /// Analyst scenarios (`certflow test`).
+    pub scenarios: Vec<crate::scenario::Scenario>,
     pub templates: Vec<String>,
     pub sources: Vec<SourceFile>,
     pub(crate) rules: RuleHost,

@@ -38,6 +38,61 @@ pub enum RawDefinition {
     Numbering(RawNumbering),
     Doctype(Box<RawDocType>),
     ListView(RawListView),
+    Scenarios(RawScenarios),
+}
+
+/// Analyst scenarios for one document type (`certflow test`): documents and
+/// what must come of them.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenarios {
+    pub doctype: S<String>,
+    pub cases: Vec<S<RawScenario>>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenario {
+    pub name: String,
+    /// The document; absent: the type's sample.
+    #[serde(default)]
+    pub document: Option<serde_json::Value>,
+    /// Changes to it: `path → value` (`goods/1/weight`, rows from 1; null removes).
+    #[serde(default)]
+    pub set: IndexMap<String, serde_json::Value>,
+    /// `draft` or `submit` (default).
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// The exact errors, as `path [code]`; absent: not checked.
+    #[serde(default)]
+    pub errors: Option<Vec<String>>,
+    /// Values after validation (computed ones included): `path → value`.
+    #[serde(default)]
+    pub values: IndexMap<String, serde_json::Value>,
+    /// The state the actions are tried from (default: the workflow's first).
+    #[serde(default)]
+    pub state: Option<String>,
+    /// What guards see beside the document (attachments, children …).
+    #[serde(default)]
+    pub context: Option<serde_json::Value>,
+    #[serde(default)]
+    pub allowed: Vec<String>,
+    #[serde(default)]
+    pub refused: Vec<String>,
+    /// The rendered layout: texts it must show, and its page count.
+    #[serde(default)]
+    pub layout: Option<RawScenarioLayout>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenarioLayout {
+    #[serde(default)]
+    pub variant: Option<String>,
+    #[serde(default)]
+    pub contains: Vec<String>,
+    #[serde(default)]
+    pub pages: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]

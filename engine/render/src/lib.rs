@@ -175,6 +175,33 @@ pub struct LaidOut {
     pub warnings: Vec<Diagnostic>,
 }
 
+impl LaidOut {
+    /// The text of each page, runs in the order they were laid out.
+    pub fn page_texts(&self) -> Vec<String> {
+        fn walk(frame: &typst::layout::Frame, out: &mut String) {
+            for (_, item) in frame.items() {
+                match item {
+                    typst::layout::FrameItem::Group(group) => walk(&group.frame, out),
+                    typst::layout::FrameItem::Text(text) => {
+                        out.push_str(&text.text);
+                        out.push(' ');
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.document
+            .pages()
+            .iter()
+            .map(|page| {
+                let mut text = String::new();
+                walk(&page.frame, &mut text);
+                text
+            })
+            .collect()
+    }
+}
+
 /// The input's `issue_date`, else today (UTC).
 fn issue_date(input: &serde_json::Value) -> Datetime {
     let parsed = input.get("issue_date").and_then(|v| v.as_str()).and_then(|s| {

@@ -8,10 +8,12 @@ mod check;
 mod doctypes;
 mod ledger;
 mod lint;
+mod new_format;
 mod reload;
 mod render;
 mod schema;
 mod serve;
+mod test;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,6 +54,10 @@ enum Command {
     Serve(serve::Args),
     /// Records of outside systems: `ledger import FILE` (the inspection e-ledger).
     Ledger(ledger::Args),
+    /// Scaffold a certificate format on a base: definition, sample, layout, scenarios.
+    NewFormat(new_format::Args),
+    /// Run the analyst scenarios of the bundle.
+    Test(test::Args),
     /// Ask a running server to reload its bundle now and print the outcome.
     Reload(reload::Args),
     /// Run the local card signer (E-Port client compatible WebSocket), or create a soft card.
@@ -71,6 +77,8 @@ fn main() -> ExitCode {
         Command::Agent(args) => agent::run(args),
         Command::Ledger(args) => ledger::run(args),
         Command::Reload(args) => reload::run(args),
+        Command::NewFormat(args) => new_format::run(args),
+        Command::Test(args) => test::run(args),
     };
     match result {
         Ok(code) => code,

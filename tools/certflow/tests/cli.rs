@@ -287,3 +287,73 @@ fn ledger_import_stores_valid_records_and_names_the_fields_of_the_others() {
     assert_eq!(record.data["goods"][0]["weight"], 1200.5);
     assert_eq!(record.data["certificates"][0]["cert_code"], "18");
 }
+
+#[test]
+fn the_analyst_scenarios_pass_and_a_broken_expectation_is_named() {
+    let out = certflow(&["test"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.lines().last().is_some_and(|l| l.ends_with(" passed, 0 failed")), "{text}");
+
+    let dir = bundle_copy();
+    let file = dir.path().join("forms/scenarios/export-c5-1.yaml");
+    let yaml = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, yaml.replace("\"Allium sativum L.\"", "\"Allium cepa L.\"")).unwrap();
+    let out = certflow(&["test", "--bundle", dir.path().to_str().unwrap()]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("FAIL  forms/scenarios/export-c5-1.yaml:"), "{text}");
+    assert!(text.contains("the final layout does not show \"Allium cepa L.\""), "{text}");
+
+    // A scenario naming what the type lacks is a lint error with its place.
+    std::fs::write(
+        &file,
+        yaml.replace("set: {marks: null, containers/1/container_no: OOLU1835208}", "set: {mark: null}"),
+    )
+    .unwrap();
+    let out = certflow(&["lint", "--bundle", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("error[scenario.unknown-field]: `a draft may be incomplete but not wrong`: `mark`"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn new_format_scaffolds_a_format_that_lints_and_passes_its_scenarios() {
+    let dir = bundle_copy();
+    let bundle = dir.path().to_str().unwrap();
+    let out = certflow(&[
+        "new-format",
+        "export-c2-9",
+        "--base",
+        "export-sanitary-base",
+        "--format-code",
+        "C2-9",
+        "--name-zh",
+        "C2-9卫生证书（英文证）",
+        "--name-en",
+        "C2-9 Sanitary certificate (English)",
+        "--bundle",
+        bundle,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    for created in
+        ["forms/doctypes/export/export-c2-9.yaml", "forms/samples/export-c2-9.json", "forms/scenarios/export-c2-9.yaml"]
+    {
+        assert!(dir.path().join(created).is_file(), "{created}");
+    }
+    let lint = certflow(&["lint", "--bundle", bundle]);
+    assert_eq!(lint.status.code(), Some(0), "{}", stdout(&lint));
+    let types = certflow(&["doctypes", "--json", "--bundle", bundle]);
+    let list: serde_json::Value = serde_json::from_slice(&types.stdout).unwrap();
+    assert!(list.as_array().unwrap().iter().any(|t| t["id"] == "export-c2-9" && t["format_code"] == "C2-9"));
+    let test = certflow(&["test", "--bundle", bundle]);
+    let text = stdout(&test);
+    assert_eq!(test.status.code(), Some(0), "{text}");
+    assert!(text.contains("ok    forms/scenarios/export-c2-9.yaml:"), "{text}");
+    // Twice is refused: it exists.
+    let again = certflow(&["new-format", "export-c2-9", "--base", "export-sanitary-base", "--bundle", bundle]);
+    assert_eq!(again.status.code(), Some(2));
+}
