@@ -32,7 +32,7 @@ pub use typst_layout::PagedDocument;
 
 pub use fonts::Fonts;
 pub use input::{DocumentFacts, LayoutOptions, template_input};
-pub use service::{RenderService, TemplateCache, check_layouts, job_for, sample_jobs};
+pub use service::{RenderService, TemplateCache, check_layouts, check_layouts_of, job_for, sample_jobs};
 pub use templates::TemplateSet;
 
 /// Evict Typst's memo cache after this many renders: it is global and

@@ -49,6 +49,16 @@ pub fn sample_jobs(bundle: &CompiledBundle, issue_date: time::Date) -> Vec<(Stri
 /// Renders every sample job; the problems found, each with a hint naming
 /// the type and variant. Types with a layout but no sample get a warning.
 pub fn check_layouts(bundle: &CompiledBundle, service: &RenderService) -> Vec<Diagnostic> {
+    check_layouts_of(bundle, service, |_| true)
+}
+
+/// As [`check_layouts`], rendering only the types `wanted` accepts (a
+/// reload renders what its change can have touched).
+pub fn check_layouts_of(
+    bundle: &CompiledBundle,
+    service: &RenderService,
+    wanted: impl Fn(&str) -> bool,
+) -> Vec<Diagnostic> {
     let set = TemplateSet::from_bundle(bundle);
     let today = time::OffsetDateTime::now_utc().date();
     let mut out: Vec<Diagnostic> = Vec::new();
@@ -59,7 +69,7 @@ pub fn check_layouts(bundle: &CompiledBundle, service: &RenderService) -> Vec<Di
             format!("`{}` has a layout but no sample: its template is not checked", ty.id),
         ));
     }
-    for (doctype, variant, job) in sample_jobs(bundle, today) {
+    for (doctype, variant, job) in sample_jobs(bundle, today).into_iter().filter(|(d, ..)| wanted(d)) {
         if let Err(e) = service.render(&set, &job) {
             for mut d in e.diagnostics() {
                 d.hints.push(format!("rendering the sample of `{doctype}` as {variant}"));

@@ -115,16 +115,19 @@ pub async fn reload(state: &AppState, actor: &str) -> ReloadOutcome {
     let _one_at_a_time = state.reloader.running.lock().await;
     let started = Instant::now();
     let render = state.config.render.clone();
-    let current_hash = state.bundle.current().hash.clone();
+    let current = state.bundle.current();
     let checked = tokio::task::spawn_blocking(move || {
         let source = BundleSource::read_dir(&root).map_err(|e| vec![read_error(&root, e)])?;
-        if source.hash() == current_hash {
+        if source.hash() == current.hash {
             return Ok(None);
         }
         let (bundle, diagnostics) = certflow_core::compile(&source);
         let mut problems: Vec<Diagnostic> = diagnostics.into_vec();
         let Some(bundle) = bundle else { return Err(problems) };
-        problems.extend(certflow_render::check_layouts(&bundle, &render));
+        let touched = touched_types(&current, &bundle);
+        problems.extend(certflow_render::check_layouts_of(&bundle, &render, |id| {
+            touched.as_ref().is_none_or(|t| t.contains(id))
+        }));
         let errors: Diagnostics = problems.into_iter().collect();
         if errors.has_errors() { Err(errors.into_vec()) } else { Ok(Some(bundle)) }
     })
@@ -171,6 +174,60 @@ pub async fn reload(state: &AppState, actor: &str) -> ReloadOutcome {
             ReloadOutcome::Refused { diagnostics }
         }
     }
+}
+
+/// The types whose layouts a change can have touched, or `None` for all:
+/// a changed parameter table, workflow, rule, list or shared template
+/// library can touch any; otherwise a type is touched when a definition of
+/// its chain, its sample, or a template beside its entry changed (formats
+/// import their siblings, such as common.typ).
+fn touched_types(
+    old: &certflow_core::CompiledBundle,
+    new: &certflow_core::CompiledBundle,
+) -> Option<std::collections::HashSet<String>> {
+    let before: std::collections::HashMap<&str, &[u8]> =
+        old.sources.iter().map(|f| (f.path.as_str(), &*f.bytes)).collect();
+    let after: std::collections::HashMap<&str, &[u8]> =
+        new.sources.iter().map(|f| (f.path.as_str(), &*f.bytes)).collect();
+    let mut changed: Vec<&str> = after.iter().filter(|(p, b)| before.get(*p) != Some(*b)).map(|(p, _)| *p).collect();
+    changed.extend(before.keys().filter(|p| !after.contains_key(*p)));
+    let doctype_files = |prefix: &str| {
+        prefix.starts_with("forms/doctypes/")
+            || prefix.starts_with("forms/samples/")
+            || prefix.starts_with("forms/scenarios/")
+    };
+    if changed.iter().any(|p| {
+        !(doctype_files(p) || (p.starts_with("certificate-templates/") && !p.starts_with("certificate-templates/lib/")))
+    }) {
+        return None;
+    }
+    // A sample not named after its type could be any type's.
+    let stem = |p: &str| p.rsplit_once('/').map_or(p, |(_, f)| f).trim_end_matches(".json").to_owned();
+    if changed.iter().any(|c| c.starts_with("forms/samples/") && !new.doctypes.contains_key(&stem(c))) {
+        return None;
+    }
+    let dir_of = |p: &str| p.rsplit_once('/').map(|(d, _)| d.to_owned()).unwrap_or_default();
+    let mut touched = std::collections::HashSet::new();
+    for ty in new.doctypes.values() {
+        let Some(layout) = &ty.layout else { continue };
+        let mut files = vec![ty.origin.file.clone(), format!("certificate-templates/{}", layout.template)];
+        files.extend(
+            ty.extends
+                .iter()
+                .filter_map(|b| new.bases.get(b).or_else(|| new.doctypes.get(b)))
+                .map(|b| b.origin.file.clone()),
+        );
+        let template_dir = dir_of(&format!("certificate-templates/{}", layout.template));
+        let hit = changed.iter().any(|c| {
+            files.iter().any(|f| f == c)
+                || (c.starts_with("forms/samples/") && stem(c) == ty.id)
+                || (c.ends_with(".typ") && dir_of(c) == template_dir)
+        });
+        if hit {
+            touched.insert(ty.id.clone());
+        }
+    }
+    Some(touched)
 }
 
 fn read_error(root: &Path, e: BundleError) -> Diagnostic {
