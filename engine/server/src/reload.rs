@@ -247,10 +247,33 @@ async fn audit(state: &AppState, actor: &str, action: &str, detail: Value) {
     }
 }
 
-/// Watches the bundle's folders and reloads after each quiet moment. The
-/// watcher lives as long as the returned guard.
-pub fn watch(state: AppState) -> Option<notify::RecommendedWatcher> {
+/// Keeps the bundle's folders watched while it lives.
+pub struct BundleWatch(#[allow(dead_code)] std::sync::Arc<Mutex<notify::RecommendedWatcher>>);
+
+impl std::fmt::Debug for BundleWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BundleWatch")
+    }
+}
+
+/// The folders a bundle watch covers: the three, recursively, and the root,
+/// so that a folder replaced whole is seen.
+fn watch_all(watcher: &mut notify::RecommendedWatcher, root: &Path) {
     use notify::{RecursiveMode, Watcher};
+    for (path, mode) in [
+        (root.join("forms"), RecursiveMode::Recursive),
+        (root.join("rules"), RecursiveMode::Recursive),
+        (root.join("certificate-templates"), RecursiveMode::Recursive),
+        (root.to_path_buf(), RecursiveMode::NonRecursive),
+    ] {
+        if let Err(e) = watcher.watch(&path, mode) {
+            tracing::warn!("cannot watch {}: {e}", path.display());
+        }
+    }
+}
+
+/// Watches the bundle's folders and reloads after each quiet moment.
+pub fn watch(state: AppState) -> Option<BundleWatch> {
     let root = state.reloader.root()?.to_path_buf();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -260,17 +283,9 @@ pub fn watch(state: AppState) -> Option<notify::RecommendedWatcher> {
     })
     .map_err(|e| tracing::warn!("cannot watch the bundle: {e}"))
     .ok()?;
-    // The root too, so that a folder replaced whole is seen.
-    for (path, mode) in [
-        (root.join("forms"), RecursiveMode::Recursive),
-        (root.join("rules"), RecursiveMode::Recursive),
-        (root.join("certificate-templates"), RecursiveMode::Recursive),
-        (root.clone(), RecursiveMode::NonRecursive),
-    ] {
-        if let Err(e) = watcher.watch(&path, mode) {
-            tracing::warn!("cannot watch {}: {e}", path.display());
-        }
-    }
+    watch_all(&mut watcher, &root);
+    let watcher = std::sync::Arc::new(Mutex::new(watcher));
+    let guard = BundleWatch(watcher.clone());
     tokio::spawn(async move {
         while rx.recv().await.is_some() {
             let first = Instant::now();
@@ -286,8 +301,10 @@ pub fn watch(state: AppState) -> Option<notify::RecommendedWatcher> {
                     Err(_) => break,
                 }
             }
+            // A folder renamed into place is a new folder: watch it again.
+            watch_all(&mut watcher.lock().unwrap_or_else(|p| p.into_inner()), &root);
             reload(&state, "watcher").await;
         }
     });
-    Some(watcher)
+    Some(guard)
 }

@@ -142,6 +142,31 @@ async fn the_watcher_reloads_after_an_editor_saves_and_only_admins_reload_on_dem
     let bundle = app.state.bundle.current();
     assert_eq!(bundle.param("certificate-pickup").unwrap().get("2").unwrap().zh, "现场领取证书");
 
+    // The rules/ folder replaced whole, then a file of the new folder changed:
+    // both are picked up.
+    let wait_for_change = |from: String| {
+        let state = app.state.clone();
+        async move {
+            let started = Instant::now();
+            while state.bundle.current().hash == from {
+                assert!(started.elapsed() < Duration::from_secs(90), "the change was not picked up");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let rules = dir.path().join("rules");
+    copy_tree(&rules, &dir.path().join("rules.new"));
+    let lib = dir.path().join("rules.new/lib.rhai");
+    std::fs::write(&lib, std::fs::read_to_string(&lib).unwrap() + "\n// replaced whole\n").unwrap();
+    std::fs::rename(&rules, dir.path().join("rules.old")).unwrap();
+    std::fs::rename(dir.path().join("rules.new"), &rules).unwrap();
+    wait_for_change(bundle.hash.clone()).await;
+    let replaced = app.state.bundle.current().hash.clone();
+    let rule = rules.join("import/supplement.rhai");
+    std::fs::write(&rule, std::fs::read_to_string(&rule).unwrap() + "\n// changed in the new folder\n").unwrap();
+    wait_for_change(replaced).await;
+    let bundle = app.state.bundle.current();
+
     // On demand: not for an enterprise user; with the control token, yes.
     let (cookie, csrf) = app.api_login(A_CARD).await;
     let refused = app
