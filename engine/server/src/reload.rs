@@ -218,10 +218,12 @@ fn touched_types(
                 .map(|b| b.origin.file.clone()),
         );
         let template_dir = dir_of(&format!("certificate-templates/{}", layout.template));
+        // A template that did not exist before cannot be imported by an
+        // existing one: it touches only the types it is the entry of.
         let hit = changed.iter().any(|c| {
             files.iter().any(|f| f == c)
                 || (c.starts_with("forms/samples/") && stem(c) == ty.id)
-                || (c.ends_with(".typ") && dir_of(c) == template_dir)
+                || (c.ends_with(".typ") && before.contains_key(c) && dir_of(c) == template_dir)
         });
         if hit {
             touched.insert(ty.id.clone());
