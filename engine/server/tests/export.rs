@@ -100,6 +100,17 @@ impl TestApp {
         self.doc(Uuid::parse_str(&id).unwrap()).await
     }
 
+    /// The officer console's receipt for a document (as its form posts it).
+    async fn officer_receipt(&self, officer: &str, id: Uuid, code: &str, message: &str) -> Reply {
+        let console = self.get("/officer", officer).await;
+        self.post_form(
+            &format!("/officer/documents/{id}/receipts"),
+            officer,
+            &[("_csrf", &console.csrf()), ("code", code), ("message", message)],
+        )
+        .await
+    }
+
     async fn pick(&self, session: &str, doc: &Document, table: &str, keys: &[&str]) -> Reply {
         let page = self.get(&format!("/documents/{}/edit", doc.id), session).await;
         let csrf = page.csrf();
@@ -477,14 +488,7 @@ async fn one_signature_submits_the_application_with_its_certificates_and_customs
 
     // Customs sends the draft; the enterprise must say why it disagrees.
     let officer = app.login(OFFICER_CARD, "99999999").await;
-    let console = app.get("/officer", &officer).await;
-    let sent = app
-        .post_form(
-            &format!("/officer/documents/{}/receipts", phyto.id),
-            &officer,
-            &[("_csrf", &console.csrf()), ("code", "EW"), ("message", "请确认证稿")],
-        )
-        .await;
+    let sent = app.officer_receipt(&officer, phyto.id, "EW", "请确认证稿").await;
     assert_eq!(sent.status, StatusCode::SEE_OTHER);
     let phyto = app.doc(phyto.id).await;
     assert_eq!(phyto.status, "EW");
@@ -507,13 +511,7 @@ async fn one_signature_submits_the_application_with_its_certificates_and_customs
 
     // The stored application is final; a certificate issued by customs previews as the e-certificate.
     let vet = app.doc(vet.id).await;
-    let issued = app
-        .post_form(
-            &format!("/officer/documents/{}/receipts", vet.id),
-            &officer,
-            &[("_csrf", &console.csrf()), ("code", "HP"), ("message", "已签发")],
-        )
-        .await;
+    let issued = app.officer_receipt(&officer, vet.id, "HP", "已签发").await;
     assert_eq!(issued.status, StatusCode::SEE_OTHER);
     assert_eq!(app.doc(vet.id).await.status, "HP");
     let pdf = app.get(&format!("/documents/{}/preview.pdf", vet.id), &session).await;
@@ -711,14 +709,7 @@ async fn subscribers_are_told_of_every_status_change_by_webhook_and_mail() {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     let officer = app.login(OFFICER_CARD, "99999999").await;
-    let console = app.get("/officer", &officer).await;
-    let sent = app
-        .post_form(
-            &format!("/officer/documents/{}/receipts", cert.id),
-            &officer,
-            &[("_csrf", &console.csrf()), ("code", "EW"), ("message", "请确认证稿")],
-        )
-        .await;
+    let sent = app.officer_receipt(&officer, cert.id, "EW", "请确认证稿").await;
     assert_eq!(sent.status, StatusCode::SEE_OTHER);
 
     // The webhook gets every change (the first attempt answered 500 is
