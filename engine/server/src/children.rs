@@ -286,7 +286,7 @@ pub async fn pick_rows(
 ) -> Result<Response, AppError> {
     let pairs = web::parse_form(&body);
     let (_form, doc, lang) = pages::posted_on_document(&state, &user, &id, &headers, &uri, &body).await?;
-    let bundle = state.bundle.current();
+    let bundle = state.bundle_for(&doc).await;
     let ty = bundle.doctype(&doc.doctype).ok_or_else(AppError::not_found)?;
     let table = ty.tables.get(&table_id).ok_or_else(AppError::not_found)?;
     let spec = table.pick.as_ref().ok_or_else(AppError::not_found)?;

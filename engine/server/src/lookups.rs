@@ -125,15 +125,12 @@ pub async fn lookup_form(
     body: Bytes,
 ) -> Result<Response, AppError> {
     let (form, doc, lang) = pages::posted_on_document(&state, &user, &id, &headers, &uri, &body).await?;
-    let bundle = state.bundle.current();
+    let bundle = state.bundle_for(&doc).await;
     let data = pages::posted_data(&bundle, &doc, &form)?;
     match apply(&state, &bundle, &user, &doc, &lookup_id, data, form.get("_version")).await? {
         Applied::Done(doc) => Ok(web::redirect(&format!("/documents/{}/edit?done=lookup:{lookup_id}", doc.id))),
         Applied::Refused { message, data } => {
-            let page =
-                pages::render_form(&state, &user, lang, &doc, &data, &[], false, Some(web::flash(false, message)))
-                    .await?;
-            Ok((StatusCode::CONFLICT, page).into_response())
+            pages::form_with_data(&state, &user, lang, &doc, &data, StatusCode::CONFLICT, false, message).await
         }
     }
 }
@@ -151,7 +148,7 @@ pub async fn lookup_api(
     let body: Value = serde_json::from_slice(&body).map_err(|e| {
         AppError::bad_request("invalid_json", format!("请求内容不是有效的 JSON：{e}"), format!("Invalid JSON: {e}"))
     })?;
-    let bundle = state.bundle.current();
+    let bundle = state.bundle_for(&doc).await;
     let mut data = body.get("data").cloned().unwrap_or_else(|| doc.data.clone());
     if let (Some(key), Some(lookup)) = (body.get("key"), doc_lookup(&bundle, &doc, &lookup_id)) {
         data[&lookup.key] = key.clone();

@@ -512,7 +512,23 @@ pub(crate) async fn form_with_message(
     status: StatusCode,
     message: Text,
 ) -> Result<Response, AppError> {
-    let page = render_form(state, user, lang, doc, &doc.data, &[], false, Some(web::flash(false, message))).await?;
+    form_with_data(state, user, lang, doc, &doc.data, status, false, message).await
+}
+
+/// The form showing `data` (what was posted, not stored) with a message
+/// above it (`ok`: a success, else a refusal), answered with `status`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn form_with_data(
+    state: &AppState,
+    user: &CurrentUser,
+    lang: Lang,
+    doc: &Document,
+    data: &Value,
+    status: StatusCode,
+    ok: bool,
+    message: Text,
+) -> Result<Response, AppError> {
+    let page = render_form(state, user, lang, doc, data, &[], false, Some(web::flash(ok, message))).await?;
     Ok((status, page).into_response())
 }
 
@@ -754,9 +770,7 @@ pub async fn post_document(
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
         Outcome::Refused(message) => {
-            let page =
-                render_form(&state, &user, lang, &doc, &data, &[], false, Some(web::flash(false, message))).await?;
-            Ok((StatusCode::CONFLICT, page).into_response())
+            form_with_data(&state, &user, lang, &doc, &data, StatusCode::CONFLICT, false, message).await
         }
         Outcome::Deleted { .. } => {
             let target = match doc.parent_id {

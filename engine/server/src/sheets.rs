@@ -75,7 +75,7 @@ pub async fn import(
         }
     }
     user.check_csrf(Some(&csrf))?;
-    let bundle = state.bundle.current();
+    let bundle = state.bundle_for(&doc).await;
     let ty = bundle.doctype(&doc.doctype).ok_or_else(AppError::not_found)?;
     let Some((name, bytes)) = file.filter(|(n, b)| !n.is_empty() || !b.is_empty()) else {
         let text = Text::new("请选择对应的 excel 模板文件！", "Choose the Excel template file of this form");

@@ -30,14 +30,23 @@ pub async fn apply(
 ) -> Result<Response, AppError> {
     let (form, doc, lang) = pages::posted_on_document(&state, &user, &id, &headers, &uri, &body).await?;
     let enterprise = enterprise_of(&user)?.to_owned();
-    let bundle = state.bundle.current();
+    let bundle = state.bundle_for(&doc).await;
     let ty = bundle.doctype(&doc.doctype).ok_or_else(AppError::not_found)?;
     let mut data = pages::posted_data(&bundle, &doc, &form)?;
     let chosen = form.get("template").and_then(|t| Uuid::parse_str(t).ok());
     let Some(template_id) = chosen else {
         let message = Text::new("请选择初始值模板", "Choose an initial-value template");
-        let page = pages::render_form(&state, &user, lang, &doc, &data, &[], false, Some(web::flash(false, message)));
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page.await?).into_response());
+        return pages::form_with_data(
+            &state,
+            &user,
+            lang,
+            &doc,
+            &data,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            false,
+            message,
+        )
+        .await;
     };
     let template = state.store.get_value_template(&enterprise, &user.user.card_no, template_id).await?;
     if template.doctype != doc.doctype {
@@ -57,9 +66,7 @@ pub async fn apply(
         format!("已使用初始值模板“{}”，请核对后暂存", template.name),
         format!("Filled in from the template \"{}\": check and save", template.name),
     );
-    let page =
-        pages::render_form(&state, &user, lang, &doc, &data, &[], false, Some(web::flash(true, message))).await?;
-    Ok(page.into_response())
+    pages::form_with_data(&state, &user, lang, &doc, &data, StatusCode::OK, true, message).await
 }
 
 /// `POST /documents/{id}/templates/save` (the form, `template_name`,
@@ -74,13 +81,12 @@ pub async fn save(
 ) -> Result<Response, AppError> {
     let (form, doc, lang) = pages::posted_on_document(&state, &user, &id, &headers, &uri, &body).await?;
     let enterprise = enterprise_of(&user)?.to_owned();
-    let bundle = state.bundle.current();
+    let bundle = state.bundle_for(&doc).await;
     let ty = bundle.doctype(&doc.doctype).ok_or_else(AppError::not_found)?;
     let data = pages::posted_data(&bundle, &doc, &form)?;
     let name = form.text("template_name");
-    let refuse = |message: Text| async {
-        let page = pages::render_form(&state, &user, lang, &doc, &data, &[], false, Some(web::flash(false, message)));
-        Ok::<Response, AppError>((StatusCode::UNPROCESSABLE_ENTITY, page.await?).into_response())
+    let refuse = |message: Text| {
+        pages::form_with_data(&state, &user, lang, &doc, &data, StatusCode::UNPROCESSABLE_ENTITY, false, message)
     };
     if ty.value_templates.is_empty() {
         return Err(AppError::not_found());
@@ -122,9 +128,7 @@ pub async fn save(
         }
         Err(e) => return Err(e.into()),
     };
-    let page =
-        pages::render_form(&state, &user, lang, &doc, &data, &[], false, Some(web::flash(true, message))).await?;
-    Ok(page.into_response())
+    pages::form_with_data(&state, &user, lang, &doc, &data, StatusCode::OK, true, message).await
 }
 
 /// The templates offered on a document's form: `[{id, name, scope}]`.

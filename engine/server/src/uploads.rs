@@ -63,7 +63,7 @@ async fn attachments_page(
 ) -> Result<Response, AppError> {
     let enterprise = user.enterprise_code().ok_or_else(AppError::not_found)?;
     let doc = state.store.get_document(enterprise, id).await?;
-    let bundle = state.bundle.current();
+    let bundle = state.bundle_for(&doc).await;
     let ty = bundle.doctype(&doc.doctype).ok_or_else(AppError::not_found)?;
     let files = state.store.list_attachments(enterprise, doc.id).await?;
     let slots: Vec<Value> = ty
@@ -181,7 +181,7 @@ pub(crate) async fn accept_upload(
 ) -> Result<UploadOutcome, AppError> {
     let enterprise = user.enterprise_code().ok_or_else(AppError::not_found)?.to_owned();
     let doc = state.store.get_document(&enterprise, id).await?;
-    let bundle = state.bundle.current();
+    let bundle = state.bundle_for(&doc).await;
     let ty = bundle.doctype(&doc.doctype).ok_or_else(AppError::not_found)?;
     let (action, _) = match upload_action(state, &doc.doctype, &doc.status) {
         Ok(found) => found,
