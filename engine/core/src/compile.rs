@@ -474,6 +474,7 @@ impl Compiler<'_> {
                         refused: a.refused.clone(),
                         confirm: a.confirm.clone(),
                         via_parent: a.via_parent,
+                        alone: a.alone.clone(),
                         fields: a.fields.iter().map(|f| f.value.clone()).collect(),
                     },
                 );
@@ -1327,6 +1328,26 @@ impl Compiler<'_> {
             fill: raw.fill.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect(),
             max: raw.max,
             similar: raw.similar.iter().map(|s| s.value.clone()).collect(),
+            messages: crate::model::ChildMessages {
+                item: raw
+                    .messages
+                    .item
+                    .clone()
+                    .unwrap_or_else(|| Text::new("第 {n} 项（{name}）", "Item {n} ({name})")),
+                not_offered: raw
+                    .messages
+                    .not_offered
+                    .clone()
+                    .unwrap_or_else(|| Text::new("该种类不可在此添加", "This kind cannot be added here")),
+                similar_mismatch: raw.messages.similar_mismatch.clone().unwrap_or_else(|| {
+                    Text::new("所选的单证须为同一类型", "The earlier document must be of the same type")
+                }),
+                similar_number: raw
+                    .messages
+                    .similar_number
+                    .clone()
+                    .unwrap_or_else(|| Text::new("请输入用于查找的编号", "Enter the number to search by")),
+            },
         }
     }
 

@@ -98,6 +98,24 @@ pub struct Children {
     pub fill: IndexMap<String, String>,
     pub max: Option<u32>,
     pub similar: Vec<String>,
+    pub messages: ChildMessages,
+}
+
+/// The texts of a child slot (see [`crate::raw::RawChildMessages`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct ChildMessages {
+    pub item: Text,
+    pub not_offered: Text,
+    pub similar_mismatch: Text,
+    pub similar_number: Text,
+}
+
+impl ChildMessages {
+    /// The name of child `n` of format `name` in messages.
+    pub fn item(&self, n: usize, name: &str) -> Text {
+        let fill = |t: &str| t.replace("{n}", &n.to_string()).replace("{name}", name);
+        Text::new(fill(&self.item.zh), fill(self.item.en_or_zh()))
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

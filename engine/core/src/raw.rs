@@ -165,6 +165,9 @@ pub struct RawAction {
     /// certificate is submitted with its application).
     #[serde(default)]
     pub via_parent: bool,
+    /// With `via_parent`: what a user trying it alone is told.
+    #[serde(default)]
+    pub alone: Option<Text>,
     /// Fields the user may change with this action in a state where the
     /// document is otherwise read-only (企业确认意见 when answering a draft).
     #[serde(default)]
@@ -291,6 +294,27 @@ pub struct RawChildren {
     /// when a child is made "by a similar number" (相似检验检疫编号录入).
     #[serde(default)]
     pub similar: Vec<S<String>>,
+    /// What users are told, in the words of the field.
+    #[serde(default)]
+    pub messages: RawChildMessages,
+}
+
+/// The texts of a child slot; unset ones have generic wording.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChildMessages {
+    /// How one child is named in messages; `{n}` its number, `{name}` its format.
+    #[serde(default)]
+    pub item: Option<Text>,
+    /// A type the slot does not offer for this parent.
+    #[serde(default)]
+    pub not_offered: Option<Text>,
+    /// The earlier document chosen "by a similar number" is of another type.
+    #[serde(default)]
+    pub similar_mismatch: Option<Text>,
+    /// The similar number is missing.
+    #[serde(default)]
+    pub similar_number: Option<Text>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -94,6 +94,8 @@ pub struct Action {
     pub confirm: Option<Text>,
     /// Only run through the parent's `children` step.
     pub via_parent: bool,
+    /// What a user trying a `via_parent` action alone is told.
+    pub alone: Option<Text>,
     /// Fields this action lets the user change.
     pub fields: Vec<String>,
 }

@@ -132,7 +132,7 @@ fn prepare_children(
     children: &[Document],
     action: &str,
 ) -> Result<Result<Vec<PreparedChild>, Vec<FieldError>>, Text> {
-    let slot = ty.children.keys().next().map(String::as_str).unwrap_or("children");
+    let Some(slot) = ty.children.values().next() else { return Ok(Ok(Vec::new())) };
     let mut prepared = Vec::new();
     let mut errors = Vec::new();
     for (i, child) in children.iter().enumerate() {
@@ -140,9 +140,10 @@ fn prepare_children(
         let Some(child_ty) = bundle.doctype(&child.doctype) else { continue };
         let name = child_ty.format_code.clone().unwrap_or_else(|| child_ty.name.zh.clone());
         let ctx = json!({"lookups": lookups_of(child)});
+        let item = slot.messages.item(n, &name);
         let plan = bundle.plan_action_with(&child.doctype, &child.status, action, &child.data, &ctx).map_err(|r| {
             let m = r.message();
-            Text::new(format!("第 {n} 份证书（{name}）：{}", m.zh), format!("Item {n} ({name}): {}", m.en_or_zh()))
+            Text::new(format!("{}：{}", item.zh, m.zh), format!("{}: {}", item.en_or_zh(), m.en_or_zh()))
         })?;
         let mut data = child.data.clone();
         for step in &plan.steps {
@@ -151,10 +152,10 @@ fn prepare_children(
                 let report = bundle.validate_with(child_ty, &data, mode, &lookups_of(child));
                 for e in &report.errors {
                     errors.push(FieldError::new(
-                        format!("{slot}/{n}/{}", e.path),
+                        format!("{}/{n}/{}", slot.id, e.path),
                         e.code.clone(),
-                        format!("第 {n} 份证书（{name}）{}：{}", field_label(child_ty, &e.path, false), e.message_zh),
-                        format!("Item {n} ({name}) {}: {}", field_label(child_ty, &e.path, true), e.message_en),
+                        format!("{}{}：{}", item.zh, field_label(child_ty, &e.path, false), e.message_zh),
+                        format!("{} {}: {}", item.en_or_zh(), field_label(child_ty, &e.path, true), e.message_en),
                     ));
                 }
                 data = report.document;
@@ -332,11 +333,11 @@ pub async fn perform(
     let Some(ty) = bundle.doctype(&document.doctype) else {
         return Err(AppError::internal(format!("document {} has unknown type {}", document.id, document.doctype)));
     };
-    if bundle.workflow_for(&ty.id).and_then(|w| w.actions.get(action)).is_some_and(|a| a.via_parent) {
-        return Ok(Outcome::Refused(Text::new(
-            "该操作需在所属申请单中进行",
-            "This is done from the application the document belongs to",
-        )));
+    if let Some(a) = bundle.workflow_for(&ty.id).and_then(|w| w.actions.get(action)).filter(|a| a.via_parent) {
+        let message = a.alone.clone().unwrap_or_else(|| {
+            Text::new("该操作需在所属的上级单证中进行", "This is done from the document this one belongs to")
+        });
+        return Ok(Outcome::Refused(message));
     }
     let ctx = context_of(state, &document).await?;
     let plan = match bundle.plan_action_with(&ty.id, &document.status, action, &data, &ctx.guard) {

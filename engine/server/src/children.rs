@@ -163,10 +163,7 @@ pub async fn add_child(
         return Ok(Err(Text::new("当前状态不可添加", "Nothing can be added in the current status")));
     }
     let Some((ty, row)) = offered(&bundle, slot, parent).into_iter().find(|(t, _)| t.id == doctype) else {
-        return Ok(Err(Text::new(
-            "只能选择电子底账中勾选的证书种类",
-            "Only the kinds of certificate the e-ledger asks for can be added",
-        )));
+        return Ok(Err(slot.messages.not_offered.clone()));
     };
     let existing = actions::children_of(state, parent).await?;
     if let Some(max) = slot.max
@@ -203,10 +200,7 @@ pub async fn add_child(
     }
     if let Some(earlier) = similar {
         if earlier.doctype != ty.id {
-            return Ok(Err(Text::new(
-                "相似检验检疫编号的证书须为同一证书种类和格式",
-                "The similar certificate must be of the same kind and format",
-            )));
+            return Ok(Err(slot.messages.similar_mismatch.clone()));
         }
         for name in &slot.similar {
             if let Some(v) = earlier.data.get(name).filter(|v| !v.is_null()) {
@@ -238,7 +232,7 @@ pub async fn add_child(
 pub async fn similar(
     State(state): State<AppState>,
     PageUser(user): PageUser,
-    Path((id, _slot)): Path<(String, String)>,
+    Path((id, slot_id)): Path<(String, String)>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     uri: Uri,
@@ -246,10 +240,13 @@ pub async fn similar(
     let parent = pages::load_document(&state, &user, &id).await?;
     let lang = Lang::from_request(&headers, uri.query()).0;
     let bundle = state.bundle.current();
+    let slot =
+        bundle.doctype(&parent.doctype).and_then(|t| t.children.get(&slot_id)).ok_or_else(AppError::not_found)?;
     let doctype = query.get("doctype").cloned().unwrap_or_default();
     let number = query.get("number").map(|n| n.trim().to_owned()).unwrap_or_default();
     if number.is_empty() {
-        return Err(AppError::bad_request("number", "请输入相似检验检疫编号", "Enter the similar inspection number"));
+        let m = &slot.messages.similar_number;
+        return Err(AppError::bad_request("number", m.zh.clone(), m.en_or_zh().to_owned()));
     }
     let ty = bundle.doctype(&doctype).ok_or_else(AppError::not_found)?;
     let mut q = DocumentQuery::new(&parent.enterprise);

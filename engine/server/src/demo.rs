@@ -113,14 +113,12 @@ pub async fn bind_soft_cards(state: &AppState, cards_dir: &Path) -> Result<Vec<D
 /// `certflow ledger import` reads.
 pub const DEMO_LEDGER: &str = include_str!("../demo/e-ledger.json");
 
-/// The record type the demo ledger holds.
-pub const LEDGER_SOURCE: &str = "e-ledger";
-
 /// Imports the demo ledger when the bundle describes such records; every
 /// record must pass the record type's checks.
 pub async fn seed_ledger(state: &AppState) -> Result<usize, AppError> {
     let bundle = state.bundle.current();
-    let Some(ty) = bundle.doctype(LEDGER_SOURCE).filter(|t| t.record_key.is_some()) else { return Ok(0) };
+    // The bundle's record type: the demo ledger is written for the shipped one.
+    let Some(ty) = bundle.doctypes.values().find(|t| t.record_key.is_some()) else { return Ok(0) };
     let records =
         certflow_core::records::parse_records(DEMO_LEDGER.as_bytes(), certflow_core::records::RecordFormat::Json, ty)
             .map_err(AppError::internal)?;

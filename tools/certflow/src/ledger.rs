@@ -37,9 +37,9 @@ struct ImportArgs {
     /// `sqlite:PATH` (default ./data/certflow.sqlite) or `postgres://…`.
     #[arg(long)]
     database: Option<String>,
-    /// The bundle's record type the file holds.
-    #[arg(long, default_value = "e-ledger")]
-    source: String,
+    /// The bundle's record type the file holds (default: the bundle's only one).
+    #[arg(long)]
+    source: Option<String>,
     /// Print the outcome as JSON.
     #[arg(long)]
     json: bool,
@@ -56,8 +56,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     let bundle = load_bundle(&args.bundle)?;
-    let ty =
-        bundle.doctype(&args.source).with_context(|| format!("the bundle has no record type `{}`", args.source))?;
+    let record_types: Vec<&str> =
+        bundle.doctypes.values().filter(|t| t.record_key.is_some()).map(|t| t.id.as_str()).collect();
+    let source = match (&args.source, record_types.as_slice()) {
+        (Some(given), _) => given.clone(),
+        (None, [only]) => (*only).to_owned(),
+        (None, []) => anyhow::bail!("the bundle describes no records (no type has a `record_key`)"),
+        (None, many) => {
+            anyhow::bail!("the bundle has several record types ({}): choose one with --source", many.join(", "))
+        }
+    };
+    let ty = bundle
+        .doctype(&source)
+        .filter(|t| t.record_key.is_some())
+        .with_context(|| format!("the bundle has no record type `{source}`"))?;
     let bytes = std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
     let records = parse_records(&bytes, RecordFormat::of_path(&args.file), ty)
         .with_context(|| format!("reading {}", args.file.display()))?;
