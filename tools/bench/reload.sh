@@ -18,7 +18,7 @@ cp -r forms rules certificate-templates "$work/served/"
 cp -r forms rules certificate-templates "$work/scratch/"
 "$bin" new-format export-c2-7 --base export-sanitary-base --format-code C2-7 --bundle "$work/scratch" >/dev/null
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-(cd "$work/served" && "$bin" serve --demo --listen "127.0.0.1:${port}" --no-customs-simulator > "$work/serve.log" 2>&1) &
+(cd "$work/served" && exec "$bin" serve --demo --listen "127.0.0.1:${port}" --no-customs-simulator > "$work/serve.log" 2>&1) &
 server=$!
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
 base="http://127.0.0.1:${port}"
@@ -58,4 +58,5 @@ for name in list doctypes; do
     "$(awk '/requests in/ { print $1 }' "$out")" "$(awk '/Non-2xx/ { print $4 }' "$out" | grep . || echo 0)" \
     "$(awk '/Socket errors/ { print $0 }' "$out" | grep . || echo none)"
 done
-curl -s "$base/api/v1/bundle" | grep -o '"outcome":"[a-z]*","[a-z]*":[^,]*' | head -4 || true
+curl -s "$base/api/v1/bundle" | python3 -c 'import json, sys
+for e in json.load(sys.stdin)["reloads"]: print(e["outcome"], e["ms"], "ms", e.get("phases"))'

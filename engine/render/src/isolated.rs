@@ -89,6 +89,9 @@ struct Request {
     hash: String,
     files: Vec<String>,
     job: RenderJob,
+    /// Lay out only, no PDF (checking a template).
+    #[serde(default)]
+    layout_only: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -113,14 +116,47 @@ impl RenderPool {
         }
     }
 
+    /// Renders that may run at once.
+    pub fn max_workers(&self) -> usize {
+        self.inner.max_workers
+    }
+
     pub fn limit(&self) -> Duration {
         self.inner.limit
     }
 
     /// Renders `job` in a worker; blocks (use a blocking thread in async code).
     pub fn render(&self, set: &TemplateSet, job: &RenderJob) -> Result<Rendered, RenderError> {
+        self.render_as(set, job, false)
+    }
+
+    /// Lays `job` out without making the PDF (the answer's `pdf` is empty):
+    /// what checking a template needs.
+    pub fn layout(&self, set: &TemplateSet, job: &RenderJob) -> Result<Rendered, RenderError> {
+        self.render_as(set, job, true)
+    }
+
+    /// Starts every worker the pool may have and lays `jobs` out in each,
+    /// so that fonts are loaded and the shared templates evaluated before
+    /// the first real render needs them.
+    pub fn warm_up(&self, set: &TemplateSet, jobs: &[RenderJob]) {
+        let workers: Vec<Worker> = (0..self.inner.max_workers).filter_map(|_| self.acquire().ok()).collect();
+        std::thread::scope(|scope| {
+            for mut worker in workers {
+                scope.spawn(move || {
+                    let healthy = jobs.iter().all(|job| match self.run(&mut worker, set, job, true) {
+                        Ok(_) | Err(RenderError::Template(_)) => true,
+                        Err(_) => false,
+                    });
+                    self.release(healthy.then_some(worker));
+                });
+            }
+        });
+    }
+
+    fn render_as(&self, set: &TemplateSet, job: &RenderJob, layout_only: bool) -> Result<Rendered, RenderError> {
         let mut worker = self.acquire()?;
-        let outcome = self.run(&mut worker, set, job);
+        let outcome = self.run(&mut worker, set, job, layout_only);
         let keep = match &outcome {
             Ok(_) | Err(RenderError::Template(_)) => worker.renders < RECYCLE_AFTER,
             Err(_) => false,
@@ -178,11 +214,21 @@ impl RenderPool {
         Ok(Worker { child, stdin, frames, loaded: HashSet::new(), renders: 0 })
     }
 
-    fn run(&self, worker: &mut Worker, set: &TemplateSet, job: &RenderJob) -> Result<Rendered, RenderError> {
+    fn run(
+        &self,
+        worker: &mut Worker,
+        set: &TemplateSet,
+        job: &RenderJob,
+        layout_only: bool,
+    ) -> Result<Rendered, RenderError> {
         let files: Vec<(String, Vec<u8>)> =
             if worker.loaded.contains(&set.hash) { Vec::new() } else { set.raw_files().collect() };
-        let request =
-            Request { hash: set.hash.clone(), files: files.iter().map(|(p, _)| p.clone()).collect(), job: job.clone() };
+        let request = Request {
+            hash: set.hash.clone(),
+            files: files.iter().map(|(p, _)| p.clone()).collect(),
+            job: job.clone(),
+            layout_only,
+        };
         let broken = |e: io::Error| RenderError::Worker(format!("sending to the worker: {e}"));
         write_frame(&mut worker.stdin, &serde_json::to_vec(&request).map_err(|e| RenderError::Worker(e.to_string()))?)
             .map_err(broken)?;
@@ -243,6 +289,11 @@ pub fn serve_worker(input: impl Read, output: impl Write) -> io::Result<()> {
         }
         let answer = match sets.iter().find(|s| s.hash == request.hash) {
             None => Err(RenderError::Worker(format!("templates of version {} were not sent", request.hash))),
+            Some(set) if request.layout_only => renderer.layout(set, &request.job).map(|laid_out| Rendered {
+                pdf: Vec::new(),
+                pages: laid_out.document.pages().len(),
+                warnings: laid_out.warnings,
+            }),
             Some(set) => renderer.render(set, &request.job),
         };
         match answer {

@@ -32,8 +32,8 @@ pub use typst_layout::PagedDocument;
 
 pub use fonts::Fonts;
 pub use input::{DocumentFacts, LayoutOptions, template_input};
-pub use service::{RenderService, TemplateCache, check_layouts, check_layouts_of, job_for, sample_jobs};
-pub use templates::TemplateSet;
+pub use service::{RenderService, TemplateCache, check_layouts, check_layouts_of, job_for, sample_jobs, warm_up};
+pub use templates::{ImportGraph, TemplateSet, template_reach};
 
 /// Evict Typst's memo cache after this many renders: it is global and
 /// grows with every distinct input, while eviction after every render

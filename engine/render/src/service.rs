@@ -2,6 +2,7 @@
 //! where it runs (in this process or in time-limited workers), and the
 //! check that every type's template renders its sample in every variant.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use certflow_core::raw::Variant;
@@ -9,7 +10,10 @@ use certflow_core::{CompiledBundle, Diagnostic, DocType};
 use serde_json::Value;
 
 use crate::isolated::RenderPool;
-use crate::{DocumentFacts, LayoutOptions, RenderError, RenderJob, Rendered, Renderer, TemplateSet, template_input};
+use crate::{
+    DocumentFacts, LayoutOptions, RenderError, RenderJob, Rendered, Renderer, TemplateSet, template_input,
+    template_reach,
+};
 
 /// Where verification URLs point when no server address is configured.
 pub const DEFAULT_VERIFY_BASE: &str = "http://127.0.0.1:8080/verify";
@@ -33,8 +37,18 @@ pub fn job_for(
 /// Every (type, variant, job) with which lint checks the layouts: each
 /// concrete type's sample in each variant it offers.
 pub fn sample_jobs(bundle: &CompiledBundle, issue_date: time::Date) -> Vec<(String, Variant, RenderJob)> {
+    sample_jobs_of(bundle, issue_date, |_| true)
+}
+
+/// As [`sample_jobs`], for the types `wanted` accepts only (making a job
+/// prepares the sample's whole template input: not for nothing).
+fn sample_jobs_of(
+    bundle: &CompiledBundle,
+    issue_date: time::Date,
+    wanted: impl Fn(&str) -> bool,
+) -> Vec<(String, Variant, RenderJob)> {
     let mut jobs = Vec::new();
-    for ty in bundle.doctypes.values() {
+    for ty in bundle.doctypes.values().filter(|ty| wanted(&ty.id)) {
         let (Some(layout), Some(sample)) = (&ty.layout, &ty.sample) else { continue };
         for variant in &layout.variants {
             let options = LayoutOptions::new(*variant, issue_date, format!("{DEFAULT_VERIFY_BASE}/{}-SAMPLE", ty.id));
@@ -69,17 +83,66 @@ pub fn check_layouts_of(
             format!("`{}` has a layout but no sample: its template is not checked", ty.id),
         ));
     }
-    for (doctype, variant, job) in sample_jobs(bundle, today).into_iter().filter(|(d, ..)| wanted(d)) {
-        if let Err(e) = service.render(&set, &job) {
-            for mut d in e.diagnostics() {
-                d.hints.push(format!("rendering the sample of `{doctype}` as {variant}"));
-                if !out.contains(&d) {
-                    out.push(d);
+    let jobs = sample_jobs_of(bundle, today, wanted);
+    // Renders run side by side, as many as the service allows; the
+    // problems are gathered in the jobs' order so reports stay stable.
+    let next = AtomicUsize::new(0);
+    let found: Vec<Mutex<Vec<Diagnostic>>> = jobs.iter().map(|_| Mutex::new(Vec::new())).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..service.parallelism().min(jobs.len()) {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((doctype, variant, job)) = jobs.get(index) else { break };
+                    let Err(e) = service.check(&set, job) else { continue };
+                    let problems = e.diagnostics().into_iter().map(|mut d| {
+                        d.hints.push(format!("rendering the sample of `{doctype}` as {variant}"));
+                        d
+                    });
+                    found[index].lock().unwrap_or_else(|p| p.into_inner()).extend(problems);
                 }
+            });
+        }
+    });
+    for problems in found {
+        for d in problems.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            if !out.contains(&d) {
+                out.push(d);
             }
         }
     }
     out
+}
+
+/// Starts every worker the service may use and has each lay out one
+/// sample per distinct set of shared templates, so that the first preview
+/// or reload check does not pay for starting a worker, loading fonts and
+/// evaluating the shared template library.
+pub fn warm_up(bundle: &CompiledBundle, service: &RenderService) {
+    let set = TemplateSet::from_bundle(bundle);
+    let today = time::OffsetDateTime::now_utc().date();
+    // One type for each distinct set of templates its layout imports.
+    let mut shared_seen = std::collections::HashSet::new();
+    let chosen: std::collections::HashSet<&str> = bundle
+        .doctypes
+        .values()
+        .filter(|ty| ty.sample.is_some())
+        .filter_map(|ty| {
+            let entry = &ty.layout.as_ref()?.template;
+            let shared = template_reach(entry, |p| set.text(p)).map(|mut read| {
+                read.remove(entry);
+                read
+            });
+            shared_seen.insert(shared).then_some(ty.id.as_str())
+        })
+        .collect();
+    let mut jobs: Vec<(String, Variant, RenderJob)> = sample_jobs_of(bundle, today, |id| chosen.contains(id));
+    jobs.dedup_by(|a, b| a.0 == b.0);
+    let jobs: Vec<RenderJob> = jobs.into_iter().map(|(_, _, job)| job).collect();
+    match service {
+        RenderService::Local(renderer) => jobs.iter().for_each(|job| drop(renderer.layout(&set, job))),
+        RenderService::Pool(pool) => pool.warm_up(&set, &jobs),
+    }
 }
 
 /// Where renders run.
@@ -96,6 +159,22 @@ impl RenderService {
         match self {
             RenderService::Local(renderer) => renderer.render(set, job),
             RenderService::Pool(pool) => pool.render(set, job),
+        }
+    }
+
+    /// Lays `job` out without making its PDF: whether the template works.
+    pub fn check(&self, set: &TemplateSet, job: &RenderJob) -> Result<(), RenderError> {
+        match self {
+            RenderService::Local(renderer) => renderer.layout(set, job).map(drop),
+            RenderService::Pool(pool) => pool.layout(set, job).map(drop),
+        }
+    }
+
+    /// How many renders may usefully run at once.
+    pub fn parallelism(&self) -> usize {
+        match self {
+            RenderService::Local(_) => std::thread::available_parallelism().map_or(1, usize::from),
+            RenderService::Pool(pool) => pool.max_workers(),
         }
     }
 }

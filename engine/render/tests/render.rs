@@ -153,3 +153,18 @@ fn the_qr_code_decodes_to_the_verification_url() {
     let found = common::scan_qr_codes(&laid_out.document.pages()[0], "render-fixture-sheet");
     assert_eq!(found, vec!["https://certflow.example/verify/520000226000123".to_owned()]);
 }
+
+#[test]
+fn a_warmed_pool_checks_a_layout_without_making_its_pdf() {
+    let set = fixture_set();
+    let pool = pool(Duration::from_secs(60));
+    pool.warm_up(&set, &[job("sheet.typ", 1)]);
+    let checked = pool.layout(&set, &job("sheet.typ", 40)).expect("lays out");
+    let rendered = pool.render(&set, &job("sheet.typ", 40)).expect("renders");
+    assert!(checked.pdf.is_empty(), "a check makes no PDF");
+    assert_eq!(checked.pages, rendered.pages);
+    assert!(rendered.pages > 1, "40 lines run over a page");
+    // The check still reports a broken template with its line.
+    let broken = pool.layout(&set, &job("broken.typ", 1)).expect_err("fails");
+    assert_eq!(broken.diagnostics()[0].span.line, 5);
+}

@@ -21,6 +21,8 @@ use time::OffsetDateTime;
 
 use crate::state::AppState;
 
+/// Where the layouts live, from the bundle root.
+const TEMPLATES: &str = "certificate-templates/";
 /// How long the folders must be quiet before a reload.
 const QUIET: Duration = Duration::from_millis(150);
 /// The longest a burst of saves delays a reload.
@@ -84,6 +86,39 @@ impl Reloader {
     }
 }
 
+/// Where a reload's time went, for the admin page and the benchmark.
+#[derive(Debug, Default)]
+struct Phases {
+    read: Duration,
+    compile: Duration,
+    render: Duration,
+    /// Types whose sample layouts were rendered.
+    layouts: usize,
+}
+
+impl Phases {
+    fn to_json(&self) -> Value {
+        json!({
+            "read_ms": self.read.as_millis() as u64, "compile_ms": self.compile.as_millis() as u64,
+            "render_ms": self.render.as_millis() as u64, "layouts": self.layouts,
+        })
+    }
+}
+
+/// Successive durations from one start.
+struct Lap(Instant);
+
+impl Lap {
+    fn start() -> Self {
+        Self(Instant::now())
+    }
+
+    fn next(&mut self) -> Duration {
+        let now = Instant::now();
+        now - std::mem::replace(&mut self.0, now)
+    }
+}
+
 fn rfc3339(at: OffsetDateTime) -> String {
     at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
@@ -116,18 +151,29 @@ pub async fn reload(state: &AppState, actor: &str) -> ReloadOutcome {
     let started = Instant::now();
     let render = state.config.render.clone();
     let current = state.bundle.current();
+    let phases = std::sync::Arc::new(Mutex::new(Phases::default()));
+    let timed = phases.clone();
     let checked = tokio::task::spawn_blocking(move || {
+        let mut lap = Lap::start();
         let source = BundleSource::read_dir(&root).map_err(|e| vec![read_error(&root, e)])?;
         if source.hash() == current.hash {
             return Ok(None);
         }
+        let read = lap.next();
         let (bundle, diagnostics) = certflow_core::compile(&source);
+        let compile = lap.next();
         let mut problems: Vec<Diagnostic> = diagnostics.into_vec();
-        let Some(bundle) = bundle else { return Err(problems) };
+        let mut phases = Phases { read, compile, ..Phases::default() };
+        let Some(bundle) = bundle else {
+            *timed.lock().unwrap_or_else(|p| p.into_inner()) = phases;
+            return Err(problems);
+        };
         let touched = touched_types(&current, &bundle);
-        problems.extend(certflow_render::check_layouts_of(&bundle, &render, |id| {
-            touched.as_ref().is_none_or(|t| t.contains(id))
-        }));
+        let rendered = |id: &str| touched.as_ref().is_none_or(|t| t.contains(id));
+        phases.layouts = bundle.doctypes.values().filter(|t| t.layout.is_some() && rendered(&t.id)).count();
+        problems.extend(certflow_render::check_layouts_of(&bundle, &render, rendered));
+        phases.render = lap.next();
+        *timed.lock().unwrap_or_else(|p| p.into_inner()) = phases;
         let errors: Diagnostics = problems.into_iter().collect();
         if errors.has_errors() { Err(errors.into_vec()) } else { Ok(Some(bundle)) }
     })
@@ -135,6 +181,7 @@ pub async fn reload(state: &AppState, actor: &str) -> ReloadOutcome {
     .unwrap_or_else(|e| {
         Err(vec![Diagnostic::error("reload.failed", certflow_core::SourceSpan::file(""), e.to_string())])
     });
+    let mut phases = phases.lock().unwrap_or_else(|p| p.into_inner()).to_json();
     let took = started.elapsed().as_millis() as u64;
     let now = OffsetDateTime::now_utc();
     match checked {
@@ -146,12 +193,15 @@ pub async fn reload(state: &AppState, actor: &str) -> ReloadOutcome {
             let version = bundle.hash.clone();
             let types = bundle.doctypes.len();
             // Kept before it serves: documents made with it must find it again.
+            let storing = Instant::now();
             if let Err(e) = state.store.save_bundle_version(&version, &crate::state::sources_of(&bundle)).await {
                 tracing::warn!("cannot keep bundle version {version}: {e}");
             }
+            phases["store_ms"] = json!(storing.elapsed().as_millis() as u64);
+            let took = started.elapsed().as_millis() as u64;
             state.bundle.replace(bundle);
             *state.reloader.last_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
-            state.reloader.record(json!({"at": rfc3339(now), "outcome": "activated", "version": version, "doctypes": types, "ms": took, "by": actor}));
+            state.reloader.record(json!({"at": rfc3339(now), "outcome": "activated", "version": version, "doctypes": types, "ms": took, "phases": phases, "by": actor}));
             audit(state, actor, "bundle.activated", json!({"version": version, "doctypes": types, "ms": took})).await;
             tracing::info!(version = &version[..12], doctypes = types, ms = took, "bundle activated");
             ReloadOutcome::Activated { version }
@@ -163,7 +213,7 @@ pub async fn reload(state: &AppState, actor: &str) -> ReloadOutcome {
                 .map(|d| format!("{}:{}:{}: {}", d.span.file, d.span.line, d.span.column, d.message));
             *state.reloader.last_error.lock().unwrap_or_else(|p| p.into_inner()) =
                 Some(Refusal { at: now, diagnostics: diagnostics.clone() });
-            state.reloader.record(json!({"at": rfc3339(now), "outcome": "refused", "problems": diagnostics.len(), "first": first, "ms": took, "by": actor}));
+            state.reloader.record(json!({"at": rfc3339(now), "outcome": "refused", "problems": diagnostics.len(), "first": first, "ms": took, "phases": phases, "by": actor}));
             let listed: Vec<Value> = diagnostics.iter().map(diagnostic_json).collect();
             audit(state, actor, "bundle.refused", json!({"problems": listed})).await;
             tracing::warn!(
@@ -177,10 +227,10 @@ pub async fn reload(state: &AppState, actor: &str) -> ReloadOutcome {
 }
 
 /// The types whose layouts a change can have touched, or `None` for all:
-/// a changed parameter table, workflow, rule, list or shared template
-/// library can touch any; otherwise a type is touched when a definition of
-/// its chain, its sample, or a template beside its entry changed (formats
-/// import their siblings, such as common.typ).
+/// a changed parameter table, workflow, rule, list or template picture can
+/// touch any; otherwise a type is touched when a definition of its chain,
+/// its sample, or a template its layout imports or includes (before or
+/// after the change) changed.
 fn touched_types(
     old: &certflow_core::CompiledBundle,
     new: &certflow_core::CompiledBundle,
@@ -191,14 +241,10 @@ fn touched_types(
         new.sources.iter().map(|f| (f.path.as_str(), &*f.bytes)).collect();
     let mut changed: Vec<&str> = after.iter().filter(|(p, b)| before.get(*p) != Some(*b)).map(|(p, _)| *p).collect();
     changed.extend(before.keys().filter(|p| !after.contains_key(*p)));
-    let doctype_files = |prefix: &str| {
-        prefix.starts_with("forms/doctypes/")
-            || prefix.starts_with("forms/samples/")
-            || prefix.starts_with("forms/scenarios/")
-    };
-    if changed.iter().any(|p| {
-        !(doctype_files(p) || (p.starts_with("certificate-templates/") && !p.starts_with("certificate-templates/lib/")))
-    }) {
+    let definition_file =
+        |p: &str| ["forms/doctypes/", "forms/samples/", "forms/scenarios/"].iter().any(|d| p.starts_with(d));
+    let template_text = |p: &str| p.starts_with(TEMPLATES) && (p.ends_with(".typ") || p.ends_with(".md"));
+    if changed.iter().any(|p| !(definition_file(p) || template_text(p))) {
         return None;
     }
     // A sample not named after its type could be any type's.
@@ -206,30 +252,39 @@ fn touched_types(
     if changed.iter().any(|c| c.starts_with("forms/samples/") && !new.doctypes.contains_key(&stem(c))) {
         return None;
     }
-    let dir_of = |p: &str| p.rsplit_once('/').map(|(d, _)| d.to_owned()).unwrap_or_default();
+    let mut graphs = [import_graph(&before), import_graph(&after)];
     let mut touched = std::collections::HashSet::new();
     for ty in new.doctypes.values() {
         let Some(layout) = &ty.layout else { continue };
-        let mut files = vec![ty.origin.file.clone(), format!("certificate-templates/{}", layout.template)];
+        let mut files = vec![ty.origin.file.clone(), format!("forms/samples/{}.json", ty.id)];
         files.extend(
             ty.extends
                 .iter()
                 .filter_map(|b| new.bases.get(b).or_else(|| new.doctypes.get(b)))
                 .map(|b| b.origin.file.clone()),
         );
-        let template_dir = dir_of(&format!("certificate-templates/{}", layout.template));
-        // A template that did not exist before cannot be imported by an
-        // existing one: it touches only the types it is the entry of.
-        let hit = changed.iter().any(|c| {
-            files.iter().any(|f| f == c)
-                || (c.starts_with("forms/samples/") && stem(c) == ty.id)
-                || (c.ends_with(".typ") && before.contains_key(c) && dir_of(c) == template_dir)
-        });
-        if hit {
+        // A template importing a computed path could read any template.
+        let mut reads_any = false;
+        for graph in &mut graphs {
+            match graph.reach(&layout.template) {
+                Some(read) => files.extend(read.into_iter().map(|p| format!("{TEMPLATES}{p}"))),
+                None => reads_any = true,
+            }
+        }
+        if reads_any || changed.iter().any(|c| files.iter().any(|f| f == c)) {
             touched.insert(ty.id.clone());
         }
     }
     Some(touched)
+}
+
+/// The imports between a version's templates (paths from the bundle root).
+fn import_graph<'a>(
+    files: &'a std::collections::HashMap<&'a str, &'a [u8]>,
+) -> certflow_render::ImportGraph<'a, impl Fn(&str) -> Option<&'a str>> {
+    certflow_render::ImportGraph::new(move |p: &str| {
+        files.get(format!("{TEMPLATES}{p}").as_str()).and_then(|b| std::str::from_utf8(b).ok())
+    })
 }
 
 fn read_error(root: &Path, e: BundleError) -> Diagnostic {

@@ -198,6 +198,53 @@ async fn the_watcher_reloads_after_an_editor_saves_and_only_admins_reload_on_dem
     assert_eq!(app.get("/admin", &enterprise).await.status, StatusCode::FORBIDDEN);
 }
 
+/// Appends a comment to a bundle file and reloads; how many types' sample
+/// layouts the reload rendered.
+async fn layouts_rendered_after_editing(app: &TestApp, dir: &Path, file: &str) -> u64 {
+    let path = dir.join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let comment = match file.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("typ") => "\n// edited\n",
+        Some("yaml") => "\n# edited\n",
+        _ => "\nedited\n",
+    };
+    std::fs::write(&path, text + comment).unwrap();
+    let outcome = reload(&app.state, "test").await;
+    assert!(matches!(outcome, ReloadOutcome::Activated { .. }), "{file}: {outcome:?}");
+    let info = bundle_info(app).await;
+    let phases = &info["reloads"][0]["phases"];
+    assert!(phases["compile_ms"].is_u64() && phases["render_ms"].is_u64(), "{info}");
+    phases["layouts"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn a_template_change_renders_only_the_layouts_that_import_it() {
+    let (app, dir) = reloading_app().await;
+    let bundle = app.state.bundle.current();
+    let templates = dir.path().join("certificate-templates");
+    let with_layout = |test: &dyn Fn(&str) -> bool| {
+        bundle.doctypes.values().filter(|t| t.layout.as_ref().is_some_and(|l| test(&l.template))).count() as u64
+    };
+    let imports_silk = |entry: &str| {
+        entry == "export/silk.typ"
+            || std::fs::read_to_string(templates.join(entry)).unwrap().contains("#import \"silk.typ\"")
+    };
+    let (silk, all) = (with_layout(&imports_silk), with_layout(&|_| true));
+    assert!(silk >= 7 && silk < all, "{silk} of {all}");
+
+    // One format's own template: that format only.
+    let own = layouts_rendered_after_editing(&app, dir.path(), "certificate-templates/export/c5-1.typ").await;
+    assert_eq!(own, with_layout(&|t| t == "export/c5-1.typ"));
+    // A template the silk formats import: those, not their siblings.
+    let shared = layouts_rendered_after_editing(&app, dir.path(), "certificate-templates/export/silk.typ").await;
+    assert_eq!(shared, silk);
+    // The library every layout imports: all of them.
+    let library = layouts_rendered_after_editing(&app, dir.path(), "certificate-templates/lib/certificate.typ").await;
+    assert_eq!(library, all);
+    // Notes beside the templates: none.
+    assert_eq!(layouts_rendered_after_editing(&app, dir.path(), "certificate-templates/README.md").await, 0);
+}
+
 /// The text of a document's preview PDF, white space removed.
 async fn preview_text(app: &TestApp, session: &str, id: certflow_store::Uuid) -> String {
     let request = Request::get(format!("/documents/{id}/preview.pdf"))

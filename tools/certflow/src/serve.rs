@@ -127,6 +127,8 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     }
     println!("certflow is serving on http://{address}");
     certflow_server::spawn_background(&state);
+    let (bundle, render) = (state.bundle.current(), state.config.render.clone());
+    tokio::task::spawn_blocking(move || certflow_render::warm_up(&bundle, &render));
     // The bundle's folders are watched for as long as the server runs.
     let _watcher = certflow_server::reload::watch(state.clone());
     axum::serve(listener, certflow_server::app(state))
