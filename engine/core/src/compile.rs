@@ -65,7 +65,8 @@ impl BundleSource {
         self.files.insert(path.into(), Arc::from(content.as_ref()));
     }
 
-    fn text(&self, path: &str) -> Option<&str> {
+    /// A file's content, when it is UTF-8 text.
+    pub fn text(&self, path: &str) -> Option<&str> {
         self.files.get(path).and_then(|b| std::str::from_utf8(b).ok())
     }
 
@@ -276,11 +277,8 @@ impl Compiler<'_> {
         if text.zh.trim().is_empty() {
             self.error("i18n.missing-zh", span.clone(), format!("{what} has no Chinese text"));
         }
-        if text.en.trim().is_empty() {
-            self.warn("i18n.missing-en", span.clone(), format!("{what} has no English text"))
-                .hints
-                .push("add `en:` beside `zh:` so the page reads in English too".into());
-        }
+        // A missing English text is an analyst's lint (crate::lints), found
+        // wherever a text is written, not only where the compiler reads one.
     }
 
     fn compile_params(&mut self, defs: &[Def<RawParamTable>]) -> IndexMap<String, ParamTable> {

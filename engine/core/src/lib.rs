@@ -15,6 +15,7 @@ pub mod canonical;
 pub mod checks;
 pub mod compile;
 pub mod diag;
+pub mod lints;
 pub mod listview;
 pub mod model;
 pub mod raw;
@@ -27,6 +28,7 @@ pub mod workflow;
 
 pub use compile::{BundleError, BundleSource, compile, load};
 pub use diag::{Diagnostic, Diagnostics, Severity, SourceSpan};
+pub use lints::lints;
 pub use model::{CompiledBundle, DocType, Field, Layout, ParamTable, Table};
 pub use raw::{Text, Variant};
 pub use schema::Mode;

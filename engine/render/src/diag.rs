@@ -29,7 +29,21 @@ fn locate_span(world: &dyn World, span: DiagSpan) -> SourceSpan {
 /// One Typst diagnostic. Missing fonts and glyphs are errors: they would
 /// print tofu on a certificate.
 pub(crate) fn convert(world: &dyn World, d: &SourceDiagnostic) -> Diagnostic {
-    let span = locate_span(world, d.span);
+    let mut span = locate_span(world, d.span);
+    // An error raised inside a shared template on behalf of its caller
+    // (a field the type lacks) is the entry's to fix: point at the entry's
+    // line that led there, and say where it was raised.
+    let main = locate(world, Some(world.main()), None).file;
+    let mut raised_at = None;
+    if span.file != main
+        && let Some(call) = d
+            .trace
+            .iter()
+            .map(|point| locate_span(world, DiagSpan::from_span(point.span, None)))
+            .find(|at| at.file == main)
+    {
+        raised_at = Some(std::mem::replace(&mut span, call));
+    }
     let message = d.message.to_string();
     let font_problem = message.contains("unknown font family") || message.contains("glyph");
     let mut out = match d.severity {
@@ -37,6 +51,9 @@ pub(crate) fn convert(world: &dyn World, d: &SourceDiagnostic) -> Diagnostic {
         Severity::Warning if font_problem => Diagnostic::error("template.font", span, message),
         Severity::Warning => Diagnostic::warning("template.warning", span, message),
     };
+    if let Some(at) = raised_at {
+        out.hints.push(format!("raised at {at}"));
+    }
     for hint in &d.hints {
         out.hints.push(hint.v.to_string());
     }

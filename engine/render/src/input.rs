@@ -111,5 +111,9 @@ fn form_of(ty: &DocType) -> Value {
             })
         })
         .collect();
-    json!({"sections": sections})
+    // Every field, in sections or not: a check render tells a misspelt id
+    // from a blank field by these.
+    let tables: Map<String, Value> =
+        ty.tables.values().map(|t| (t.id.clone(), json!(t.fields.keys().collect::<Vec<_>>()))).collect();
+    json!({"sections": sections, "fields": ty.fields.keys().collect::<Vec<_>>(), "tables": tables})
 }

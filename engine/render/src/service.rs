@@ -52,7 +52,10 @@ fn sample_jobs_of(
         let (Some(layout), Some(sample)) = (&ty.layout, &ty.sample) else { continue };
         for variant in &layout.variants {
             let options = LayoutOptions::new(*variant, issue_date, format!("{DEFAULT_VERIFY_BASE}/{}-SAMPLE", ty.id));
-            if let Some(job) = job_for(bundle, ty, sample, &DocumentFacts::default(), &options) {
+            if let Some(mut job) = job_for(bundle, ty, sample, &DocumentFacts::default(), &options) {
+                // A check render: templates may be strict (the shared library
+                // refuses to read a field the type does not define).
+                job.input["check"] = Value::Bool(true);
                 jobs.push((ty.id.clone(), *variant, job));
             }
         }
@@ -93,23 +96,27 @@ pub fn check_layouts_of(
             scope.spawn(|| {
                 loop {
                     let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((doctype, variant, job)) = jobs.get(index) else { break };
+                    let Some((_, _, job)) = jobs.get(index) else { break };
                     let Err(e) = service.check(&set, job) else { continue };
-                    let problems = e.diagnostics().into_iter().map(|mut d| {
-                        d.hints.push(format!("rendering the sample of `{doctype}` as {variant}"));
-                        d
-                    });
-                    found[index].lock().unwrap_or_else(|p| p.into_inner()).extend(problems);
+                    found[index].lock().unwrap_or_else(|p| p.into_inner()).extend(e.diagnostics());
                 }
             });
         }
     });
-    for problems in found {
+    // A problem usually shows in every variant: reported once, naming them.
+    let mut variants_of: Vec<(Diagnostic, String, Vec<Variant>)> = Vec::new();
+    for ((doctype, variant, _), problems) in jobs.iter().zip(found) {
         for d in problems.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            if !out.contains(&d) {
-                out.push(d);
+            match variants_of.iter_mut().find(|(seen, of, _)| *seen == d && of == doctype) {
+                Some((_, _, variants)) => variants.push(*variant),
+                None => variants_of.push((d, doctype.clone(), vec![*variant])),
             }
         }
+    }
+    for (mut d, doctype, variants) in variants_of {
+        let variants: Vec<String> = variants.iter().map(ToString::to_string).collect();
+        d.hints.push(format!("rendering the sample of `{doctype}` as {}", variants.join(", ")));
+        out.push(d);
     }
     out
 }

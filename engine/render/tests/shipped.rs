@@ -173,3 +173,28 @@ fn the_issued_certificate_carries_a_qr_code_of_its_verification_url() {
     let doc = lay_out("export-c5-1", &sample("export-c5-1"), Variant::Final, (0.0, 0.0));
     assert_eq!(common::scan_qr_codes(&doc.pages()[0], "render-export-c5-1-final"), vec![URL.to_owned()]);
 }
+
+#[test]
+fn a_check_names_a_field_the_type_lacks_at_the_formats_line_once_for_all_variants() {
+    // The shipped bundle in memory, one field id of C5-1's layout misspelt.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut source = certflow_core::BundleSource::read_dir(&root).expect("readable");
+    let entry = "certificate-templates/export/c5-1.typ";
+    let text = source.text(entry).expect("the layout").to_owned();
+    let line = text.lines().position(|l| l.contains(r#""marks", size: 8.6pt"#)).expect("the marks cell") + 1;
+    source.insert(entry, text.replacen(r#""marks", size"#, r#""marsk", size"#, 1));
+    let (bundle, diagnostics) = certflow_core::compile(&source);
+    let bundle = bundle.unwrap_or_else(|| panic!("{}", diagnostics.render_human()));
+    let service = certflow_render::RenderService::Local(Renderer::default());
+    let problems = certflow_render::check_layouts_of(&bundle, &service, |id| id == "export-c5-1");
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    let d = &problems[0];
+    assert_eq!(d.span.file, entry);
+    // The row of boxes holding the misspelt field, not the shared library.
+    assert!((d.span.line as usize) < line && line - d.span.line as usize <= 6, "{d}");
+    assert!(d.message.contains("field `marsk` is not defined by the document type"), "{d}");
+    assert!(d.hints.iter().any(|h| h.starts_with("raised at certificate-templates/lib/")), "{d}");
+    assert!(d.hints.iter().any(|h| h.ends_with("as check, draft, final, overlay, a4")), "{d}");
+    // An ordinary render of the same document prints a blank there instead.
+    assert!(lay_out("export-c5-1", &sample("export-c5-1"), Variant::Final, (0.0, 0.0)).pages().len() == 1);
+}

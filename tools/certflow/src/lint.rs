@@ -32,6 +32,7 @@ enum Format {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let source = BundleSource::read_dir(&args.bundle.bundle)?;
     let (bundle, mut diagnostics) = compile(&source);
+    diagnostics.extend(certflow_core::lints(&source).into_vec());
     // Every layout is rendered with its type's sample, in worker processes
     // so that a looping template is stopped and reported.
     if let Some(bundle) = &bundle {
