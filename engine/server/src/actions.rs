@@ -2,6 +2,8 @@
 //! it, the built-in steps are carried out here, and the store commits the
 //! result in one transaction (with the audit row and any customs message).
 
+use std::sync::Arc;
+
 use certflow_core::workflow::Step;
 use certflow_core::{ActionRefused, CompiledBundle, DocType, FieldError, Mode, Text};
 use certflow_store::{AuditRecord, Document, DocumentUpdate, NumberRequest, OutboxRecord, Transition};
@@ -67,6 +69,8 @@ pub struct DocContext {
     pub lookups: Value,
     /// The documents made inside this one, oldest first.
     pub children: Vec<Document>,
+    /// Each child's definitions: the version it was made with (pinned).
+    pub child_bundles: Vec<Arc<CompiledBundle>>,
     /// What a guard `fn name(doc, ctx)` gets: `{attachments: {slot: count},
     /// children: [{doctype, status, unified_no, customs_no}], unified_no,
     /// customs_no, lookups}`.
@@ -91,6 +95,10 @@ pub async fn children_of(state: &AppState, document: &Document) -> Result<Vec<Do
 
 pub async fn context_of(state: &AppState, document: &Document) -> Result<DocContext, AppError> {
     let children = children_of(state, document).await?;
+    let mut child_bundles = Vec::with_capacity(children.len());
+    for child in &children {
+        child_bundles.push(state.bundle_for(child).await);
+    }
     let files = state.store.list_attachments(&document.enterprise, document.id).await?;
     let mut attachments = serde_json::Map::new();
     for f in &files {
@@ -107,7 +115,7 @@ pub async fn context_of(state: &AppState, document: &Document) -> Result<DocCont
         "customs_no": document.customs_no,
         "lookups": lookups,
     });
-    Ok(DocContext { lookups, children, guard })
+    Ok(DocContext { lookups, children, child_bundles, guard })
 }
 
 /// The action of the document's workflow that signs from its state: what
@@ -120,6 +128,8 @@ fn signing_action(bundle: &CompiledBundle, document: &Document) -> Option<String
 /// A child made ready to move with its parent: validated, planned.
 struct PreparedChild {
     document: Document,
+    /// The definitions the child was made with (its signed text names them).
+    bundle: Arc<CompiledBundle>,
     plan: certflow_core::ActionPlan,
     data: Value,
 }
@@ -127,17 +137,24 @@ struct PreparedChild {
 /// Plans and validates `action` on every child; the first refusal, or the
 /// errors of all children (paths prefixed with the child slot and number).
 fn prepare_children(
-    bundle: &CompiledBundle,
     ty: &DocType,
-    children: &[Document],
+    ctx: &DocContext,
     action: &str,
 ) -> Result<Result<Vec<PreparedChild>, Vec<FieldError>>, Text> {
     let Some(slot) = ty.children.values().next() else { return Ok(Ok(Vec::new())) };
     let mut prepared = Vec::new();
     let mut errors = Vec::new();
-    for (i, child) in children.iter().enumerate() {
+    for (i, (child, bundle)) in ctx.children.iter().zip(&ctx.child_bundles).enumerate() {
         let n = i + 1;
-        let Some(child_ty) = bundle.doctype(&child.doctype) else { continue };
+        // A child always moves with its parent: one whose definitions are
+        // gone cannot be checked, so the parent does not move either.
+        let Some(child_ty) = bundle.doctype(&child.doctype) else {
+            let item = slot.messages.item(n, &child.doctype);
+            return Err(Text::new(
+                format!("{}：单证类型已不存在，请删除后重新添加", item.zh),
+                format!("{}: its document type no longer exists; delete it and add it again", item.en_or_zh()),
+            ));
+        };
         let name = child_ty.format_code.clone().unwrap_or_else(|| child_ty.name.zh.clone());
         let ctx = json!({"lookups": lookups_of(child)});
         let item = slot.messages.item(n, &name);
@@ -161,7 +178,7 @@ fn prepare_children(
                 data = report.document;
             }
         }
-        prepared.push(PreparedChild { document: child.clone(), plan, data });
+        prepared.push(PreparedChild { document: child.clone(), bundle: bundle.clone(), plan, data });
     }
     Ok(if errors.is_empty() { Ok(prepared) } else { Err(errors) })
 }
@@ -189,7 +206,7 @@ fn signing_bytes(
         bytes.push(b'\n');
         bytes.extend(certflow_core::canonical::canonical_bytes(
             &child.document.doctype,
-            &bundle.hash,
+            &child.bundle.hash,
             child.document.unified_no.as_deref(),
             &child.data,
         ));
@@ -232,7 +249,7 @@ pub async fn to_sign(
                 }
                 data = report.document;
             }
-            Step::Children => match prepare_children(&bundle, ty, &ctx.children, &action) {
+            Step::Children => match prepare_children(ty, &ctx, &action) {
                 Ok(Ok(prepared)) => children = prepared,
                 Ok(Err(errors)) => return Ok(Err(errors)),
                 Err(refused) => {
@@ -366,7 +383,7 @@ pub async fn perform(
                 }
                 data = report.document;
             }
-            Step::Children => match prepare_children(&bundle, ty, &ctx.children, &plan.action) {
+            Step::Children => match prepare_children(ty, &ctx, &plan.action) {
                 Ok(Ok(prepared)) => children = prepared,
                 Ok(Err(errors)) => return Ok(Outcome::Invalid { errors, data }),
                 Err(refused) => return Ok(Outcome::Refused(refused)),
@@ -400,7 +417,7 @@ pub async fn perform(
     let signature = meta.get("signature").cloned();
     let mut transitions = Vec::with_capacity(children.len() + 1);
     for child in &children {
-        let child_ty = bundle.doctype(&child.document.doctype).ok_or_else(AppError::not_found)?;
+        let child_ty = child.bundle.doctype(&child.document.doctype).ok_or_else(AppError::not_found)?;
         let mut child_meta = child.document.meta.clone();
         let mut child_number = None;
         let mut child_message = None;
@@ -413,7 +430,7 @@ pub async fn perform(
                         child_meta["signature"] = record;
                     }
                 }
-                Step::Number => child_number = number_request(&bundle, child_ty),
+                Step::Number => child_number = number_request(&child.bundle, child_ty),
                 Step::SendToCustoms => {
                     child_message = Some(customs_message(&child.document, &child_ty.id, &child.plan.action))
                 }
@@ -434,7 +451,7 @@ pub async fn perform(
             audit: AuditRecord {
                 actor: user.user.card_no.clone(),
                 action: child.plan.action.clone(),
-                detail: json!({"from": child.plan.from, "to": child.plan.to, "bundle": bundle.hash, "with": document.id}),
+                detail: json!({"from": child.plan.from, "to": child.plan.to, "bundle": child.bundle.hash, "with": document.id}),
             },
             durable: child_message.is_some(),
             message: child_message,

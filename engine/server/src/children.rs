@@ -78,16 +78,25 @@ pub async fn panel(
         return Ok(Value::Null);
     }
     let children = actions::children_of(state, parent).await?;
+    // Each child is shown with the definitions it was made with; what can
+    // be added is what the active definitions offer (a new child is made
+    // with them, even under a parent made before a format was added).
+    let mut own_bundles = Vec::with_capacity(children.len());
+    for child in &children {
+        own_bundles.push(state.bundle_for(child).await);
+    }
+    let active = state.bundle.current();
     let mut slots = Vec::new();
     for slot in ty.children.values() {
         let rows: Vec<Value> = children
             .iter()
-            .filter(|c| bundle.workflow_for(&c.doctype).is_some_and(|w| w.id == slot.workflow))
+            .zip(&own_bundles)
+            .filter(|(c, own)| own.workflow_for(&c.doctype).is_some_and(|w| w.id == slot.workflow))
             .enumerate()
-            .map(|(i, c)| {
-                let cty = bundle.doctype(&c.doctype);
+            .map(|(i, (c, own))| {
+                let cty = own.doctype(&c.doctype);
                 let category = cty.and_then(|t| t.category.as_ref()).map(|k| pick(&Text::new(&k.zh, &k.en), lang));
-                let deletable = bundle
+                let deletable = own
                     .workflow_for(&c.doctype)
                     .and_then(|w| w.actions.get("delete"))
                     .is_some_and(|a| a.from.contains(&c.status));
@@ -96,16 +105,17 @@ pub async fn panel(
                     "format_code": cty.and_then(|t| t.format_code.clone()),
                     "format": cty.map(|t| pick(&t.name, lang)),
                     "unified_no": c.unified_no, "cert_no": c.customs_no,
-                    "status": pick(&status_label(bundle, &c.doctype, &c.status), lang), "status_code": c.status,
+                    "status": pick(&status_label(own, &c.doctype, &c.status), lang), "status_code": c.status,
                     "originals": c.data.get("originals"), "copies": c.data.get("copies"),
-                    "editable": pages::editable(bundle, c), "deletable": deletable,
+                    "editable": pages::editable(own, c), "deletable": deletable,
                     "preview": cty.is_some_and(|t| t.layout.is_some()),
                 })
             })
             .collect();
         // Kinds, each with its formats, for the add dialog.
         let mut kinds: Vec<Value> = Vec::new();
-        for (t, _) in offered(bundle, slot, parent) {
+        let active_slot = active.doctype(&parent.doctype).and_then(|t| t.children.get(&slot.id));
+        for (t, _) in active_slot.map(|s| offered(&active, s, parent)).unwrap_or_default() {
             let (code, label) = match &t.category {
                 Some(k) => (k.code.clone(), pick(&Text::new(&k.zh, &k.en), lang)),
                 None => (String::new(), pick(&t.name, lang)),

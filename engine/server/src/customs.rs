@@ -57,8 +57,9 @@ pub async fn apply_receipt_with_number(
     actor: &str,
     number: Option<&str>,
 ) -> Result<ReceiptEffect, AppError> {
-    let bundle = state.bundle.current();
     let doc = state.store.get_document_for_customs(document_id).await?;
+    // The receipt moves the document by the workflow it was made with.
+    let bundle = state.bundle_for(&doc).await;
     let workflow = bundle.workflow_for(&doc.doctype).ok_or_else(|| AppError::internal("document without workflow"))?;
     let label = workflow.receipts.get(code).map(|r| r.label.zh.clone()).unwrap_or_else(|| code.to_owned());
     let recorded = state
@@ -146,8 +147,8 @@ async fn simulate_one(state: &AppState, payload: &Value, config: &crate::state::
         .and_then(Value::as_str)
         .and_then(|s| Uuid::parse_str(s).ok())
         .ok_or_else(|| AppError::internal("customs message without document id"))?;
-    let bundle = state.bundle.current();
     let doc = state.store.get_document_for_customs(id).await?;
+    let bundle = state.bundle_for(&doc).await;
     if let Some(workflow) = bundle.workflow_for(&doc.doctype)
         && workflow.receipts.values().any(|r| r.simulator.is_some())
     {
@@ -160,7 +161,7 @@ async fn simulate_one(state: &AppState, payload: &Value, config: &crate::state::
             tokio::time::sleep(config.delay).await;
         }
         let doc = state.store.get_document_for_customs(id).await?;
-        let bundle = state.bundle.current();
+        let bundle = state.bundle_for(&doc).await;
         let Some(workflow) = bundle.workflow_for(&doc.doctype) else { return Ok(()) };
         // The receipts the workflow accepts from the document's state, in the
         // bundle's order; a refusal is the one leading to a final state.
@@ -458,7 +459,7 @@ pub async fn officer_receipt(
     let key = format!("officer-{}-{}", Uuid::new_v4().simple(), code);
     // A receipt that brings a number: the officer's, else one by its template.
     let doc = state.store.get_document_for_customs(id).await?;
-    let bundle = state.bundle.current();
+    let bundle = state.bundle_for(&doc).await;
     let template = bundle.workflow_for(&doc.doctype).and_then(|w| w.receipts.get(&code)).and_then(|r| r.number.clone());
     let number = match (get("number"), template) {
         (n, _) if !n.is_empty() => Some(n),

@@ -841,3 +841,52 @@ async fn certificate_attachments_take_mark_pictures_and_pdfs_each_in_their_slot(
     assert_eq!(files.len(), 1);
     assert_eq!((files[0].slot.as_str(), files[0].media_type.as_str()), ("marks_image", "image/png"));
 }
+
+#[tokio::test]
+async fn a_format_added_while_an_application_is_open_is_offered_and_submitted_with_it() {
+    let (app, dir) = reloading_app().await;
+    let session = app.login(A_CARD, "88888888").await;
+    let application = app.application(&session, PHYTO_AND_VET).await;
+    let phyto = app.certificate(&session, &application, "export-c5-1").await;
+    let made_with = application.bundle_hash.clone();
+
+    // An analyst adds a second phytosanitary format (same kind, 18).
+    let forms = dir.path().join("forms");
+    let yaml = std::fs::read_to_string(forms.join("doctypes/export/export-c5-1.yaml")).unwrap();
+    std::fs::write(
+        forms.join("doctypes/export/export-c5-1-trial.yaml"),
+        yaml.replace("id: export-c5-1\n", "id: export-c5-1-trial\n")
+            .replace("sample: samples/export-c5-1.json", "sample: samples/export-c5-1-trial.json")
+            .replace("C5-1植物检疫证书", "C5-1植物检疫证书（试行格式）"),
+    )
+    .unwrap();
+    std::fs::copy(forms.join("samples/export-c5-1.json"), forms.join("samples/export-c5-1-trial.json")).unwrap();
+    let certflow_server::reload::ReloadOutcome::Activated { version } =
+        certflow_server::reload::reload(&app.state, "test").await
+    else {
+        panic!("activated")
+    };
+
+    // The application, made before, offers it; a certificate of it is made
+    // with the new definitions, the earlier one keeps its own.
+    let page = app.get(&format!("/documents/{}/edit", application.id), &session).await;
+    assert!(page.body.contains("export-c5-1-trial"), "offered under 添加证书");
+    let trial = app.certificate(&session, &application, "export-c5-1-trial").await;
+    assert_eq!(trial.bundle_hash, version);
+    assert_eq!(app.doc(phyto.id).await.bundle_hash, made_with);
+    let page = app.get(&format!("/documents/{}/edit", application.id), &session).await;
+    assert!(page.body.contains("C5-1植物检疫证书（试行格式）"), "listed with its own definitions");
+
+    // One signature submits the application and both certificates.
+    app.complete(&phyto).await;
+    app.complete(&trial).await;
+    let application = app.doc(application.id).await;
+    let submitted = app.act(&session, &application, "submit", contact).await;
+    assert_eq!(submitted.status, StatusCode::SEE_OTHER, "{}", submitted.body);
+    let digest = app.doc(application.id).await.meta["signature"]["digest"].clone();
+    for id in [phyto.id, trial.id] {
+        let cert = app.doc(id).await;
+        assert_eq!(cert.status, "D", "{}", cert.doctype);
+        assert_eq!(cert.meta["signature"]["digest"], digest);
+    }
+}

@@ -12,47 +12,10 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use certflow_server::reload::{ReloadOutcome, reload};
-use certflow_server::{AppState, CustomsConfig, ServerConfig, app};
-use certflow_store::Store;
 use common::*;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-/// The application on a copy of the shipped bundle it watches and reloads.
-async fn reloading_app() -> (TestApp, tempfile::TempDir) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let bundle_dir = tempfile::tempdir().unwrap();
-    for sub in ["forms", "rules", "certificate-templates"] {
-        copy_tree(&root.join(sub), &bundle_dir.path().join(sub));
-    }
-    let bundle = certflow_core::load(bundle_dir.path()).expect("the copy loads");
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::connect(&format!("sqlite:{}", dir.path().join("db.sqlite").display())).await.unwrap();
-    let config = ServerConfig {
-        customs: CustomsConfig { simulate: false, ..CustomsConfig::default() },
-        bundle_root: Some(bundle_dir.path().to_path_buf()),
-        control_token: Some("control-secret".into()),
-        ..ServerConfig::default()
-    };
-    let state = AppState::new(bundle, store, config);
-    certflow_server::demo::seed(&state).await.unwrap();
-    state.remember_active().await.unwrap();
-    (TestApp { router: app(state.clone()), state, _dir: dir }, bundle_dir)
-}
 
 async fn bundle_info(app: &TestApp) -> Value {
     app.get("/api/v1/bundle", "").await.json()

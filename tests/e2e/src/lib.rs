@@ -103,6 +103,26 @@ fn newest_source(root: &Path) -> Option<SystemTime> {
     newest
 }
 
+/// Copies the workspace's bundle (forms/, rules/, certificate-templates/)
+/// into `to`, for a server whose bundle a test changes.
+pub fn copy_bundle(to: &Path) {
+    fn copy_tree(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).expect("a bundle folder");
+        for entry in std::fs::read_dir(from).expect("a bundle folder") {
+            let entry = entry.expect("an entry");
+            let target = to.join(entry.file_name());
+            if entry.path().is_dir() {
+                copy_tree(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).expect("a copy");
+            }
+        }
+    }
+    for sub in ["forms", "rules", "certificate-templates"] {
+        copy_tree(&workspace_root().join(sub), &to.join(sub));
+    }
+}
+
 /// The `certflow` binary, built (once per test process; cargo's own lock
 /// serialises test processes) when it is missing or older than the sources.
 /// `CERTFLOW_E2E_BIN` names a binary to use as it is.
@@ -293,6 +313,12 @@ impl Session {
     /// `None` when the browser is not installed and `CI` is not set: the
     /// caller returns, and the test is skipped with a note on stderr.
     pub async fn start() -> Option<Session> {
+        Self::start_on(None).await
+    }
+
+    /// As [`Session::start`], the server serving (and watching) the bundle
+    /// at `bundle` instead of the workspace's own.
+    pub async fn start_on(bundle: Option<&Path>) -> Option<Session> {
         if let Err(missing) = browser_present() {
             if std::env::var_os("CI").is_some() {
                 panic!(
@@ -311,10 +337,14 @@ impl Session {
         // starts one.
         let signer_addr = free_port();
         let server_log = File::create(dir.path().join("server.log")).expect("server log");
+        let root = workspace_root();
         let mut server = Proc {
             child: Command::new(&bin)
-                .current_dir(workspace_root())
-                .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--customs-delay-ms", "300", "--database"])
+                .current_dir(&root)
+                .arg("serve")
+                .arg("--bundle")
+                .arg(bundle.unwrap_or(&root))
+                .args(["--demo", "--listen", "127.0.0.1:0", "--customs-delay-ms", "300", "--database"])
                 .arg(format!("sqlite:{}", dir.path().join("db.sqlite").display()))
                 .arg("--demo-cards")
                 .arg(dir.path().join("cards"))

@@ -210,3 +210,39 @@ pub fn multipart(fields: &[(&str, &str)], files: &[(&str, &[u8])]) -> (String, V
     body.extend(format!("--{boundary}--\r\n").as_bytes());
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
+
+/// Copies a folder with everything in it.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The application on a copy of the shipped bundle it watches and reloads.
+pub async fn reloading_app() -> (TestApp, tempfile::TempDir) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let bundle_dir = tempfile::tempdir().unwrap();
+    for sub in ["forms", "rules", "certificate-templates"] {
+        copy_tree(&root.join(sub), &bundle_dir.path().join(sub));
+    }
+    let bundle = certflow_core::load(bundle_dir.path()).expect("the copy loads");
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&format!("sqlite:{}", dir.path().join("db.sqlite").display())).await.unwrap();
+    let config = ServerConfig {
+        customs: CustomsConfig { simulate: false, ..CustomsConfig::default() },
+        bundle_root: Some(bundle_dir.path().to_path_buf()),
+        control_token: Some("control-secret".into()),
+        ..ServerConfig::default()
+    };
+    let state = AppState::new(bundle, store, config);
+    certflow_server::demo::seed(&state).await.unwrap();
+    state.remember_active().await.unwrap();
+    (TestApp { router: app(state.clone()), state, _dir: dir }, bundle_dir)
+}
