@@ -2,7 +2,8 @@
 //! refused with file:line and the last good bundle keeps serving; a fix or a
 //! new format is activated; the watcher reloads after an editor's save; only
 //! administrators (or the control token) reload on demand; the audit log
-//! records each activation and refusal.
+//! records each activation and refusal; each way editors save gives one
+//! reload; a template change renders only the layouts that import it.
 
 mod common;
 
@@ -263,4 +264,68 @@ async fn a_document_keeps_the_definitions_it_was_made_with() {
         info["previous"].as_array().unwrap().iter().any(|v| v == &Value::String(old.bundle_hash.clone())),
         "{info}"
     );
+}
+
+/// Runs `save`, an editor's way of saving a file (with the short pauses
+/// between writes editors make), waits for the reload and a while longer;
+/// the reloads it caused, newest first.
+async fn reloads_caused_by(app: &TestApp, save: impl FnOnce() + Send + 'static) -> Vec<Value> {
+    let before = bundle_info(app).await["reloads"].as_array().unwrap().len();
+    let hash = app.state.bundle.current().hash.clone();
+    tokio::task::spawn_blocking(save).await.unwrap();
+    let started = Instant::now();
+    while app.state.bundle.current().hash == hash {
+        assert!(started.elapsed() < Duration::from_secs(60), "the save was not picked up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Anything the save could still cause has happened by now.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let reloads = bundle_info(app).await["reloads"].as_array().unwrap().clone();
+    reloads[..reloads.len() - before].to_vec()
+}
+
+#[tokio::test]
+async fn each_way_editors_save_gives_one_reload_of_the_complete_file() {
+    let (app, dir) = reloading_app().await;
+    let _watcher = certflow_server::reload::watch(app.state.clone()).expect("watching");
+    let path = dir.path().join("forms/scenarios/export-c5-1.yaml");
+    let original = std::fs::read_to_string(&path).unwrap();
+    let pause = || std::thread::sleep(Duration::from_millis(20));
+    let saved = |n: usize| format!("{original}\n# saved {n}\n");
+
+    // Truncated, then written: the empty file in between is never loaded.
+    let (p, text) = (path.clone(), saved(1));
+    let reloads = reloads_caused_by(&app, move || {
+        std::fs::File::create(&p).unwrap();
+        pause();
+        std::fs::write(&p, text).unwrap();
+    })
+    .await;
+    assert_eq!(reloads.len(), 1, "{reloads:?}");
+    assert_eq!(reloads[0]["outcome"], "activated");
+
+    // Deleted, then written again: the bundle without it is never loaded.
+    let (p, text) = (path.clone(), saved(2));
+    let reloads = reloads_caused_by(&app, move || {
+        std::fs::remove_file(&p).unwrap();
+        pause();
+        std::fs::write(&p, text).unwrap();
+    })
+    .await;
+    assert_eq!(reloads.len(), 1, "{reloads:?}");
+    assert_eq!(reloads[0]["outcome"], "activated");
+
+    // A burst of saves: one reload, of the last.
+    let (p, texts) = (path.clone(), (3..10).map(saved).collect::<Vec<_>>());
+    let reloads = reloads_caused_by(&app, move || {
+        for text in texts {
+            std::fs::write(&p, text).unwrap();
+            pause();
+        }
+    })
+    .await;
+    assert_eq!(reloads.len(), 1, "{reloads:?}");
+    let bundle = app.state.bundle.current();
+    let kept = bundle.sources.iter().find(|f| f.path == "forms/scenarios/export-c5-1.yaml").unwrap();
+    assert!(std::str::from_utf8(&kept.bytes).unwrap().ends_with("# saved 9\n"));
 }
