@@ -329,3 +329,86 @@ async fn each_way_editors_save_gives_one_reload_of_the_complete_file() {
     let kept = bundle.sources.iter().find(|f| f.path == "forms/scenarios/export-c5-1.yaml").unwrap();
     assert!(std::str::from_utf8(&kept.bytes).unwrap().ends_with("# saved 9\n"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_keep_answering_while_a_format_folder_is_added_and_a_broken_rule_refused() {
+    let (app, dir) = reloading_app().await;
+    let _watcher = certflow_server::reload::watch(app.state.clone()).expect("watching");
+    let session = app.login(A_CARD, "88888888").await;
+    let sample = app.state.bundle.current().doctype("export-c5-1").unwrap().sample.clone().unwrap();
+
+    // Load: the doctype list, a logged-in list page and a validation, over and over.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = Vec::new();
+    for n in 0..4 {
+        let (router, stop, session, sample) = (app.router.clone(), stop.clone(), session.clone(), sample.clone());
+        load.push(tokio::spawn(async move {
+            let (mut answered, mut failed) = (0u32, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let request = match n % 3 {
+                    0 => Request::get("/api/v1/doctypes").body(Body::empty()).unwrap(),
+                    1 => Request::get("/lists/export-applications")
+                        .header(header::COOKIE, &session)
+                        .body(Body::empty())
+                        .unwrap(),
+                    _ => Request::post("/api/v1/validate/export-c5-1").body(Body::from(sample.to_string())).unwrap(),
+                };
+                let status = router.clone().oneshot(request).await.unwrap().status();
+                answered += 1;
+                if !status.is_success() {
+                    failed.push(status);
+                }
+                // Leave the watcher and the reload their turn.
+                tokio::task::yield_now().await;
+            }
+            (answered, failed)
+        }));
+    }
+
+    // A new format in folders of its own: definition, sample, layout.
+    let (forms, templates) = (dir.path().join("forms"), dir.path().join("certificate-templates"));
+    let yaml = std::fs::read_to_string(forms.join("doctypes/export/export-c5-1.yaml")).unwrap();
+    std::fs::create_dir_all(forms.join("doctypes/trial")).unwrap();
+    std::fs::create_dir_all(templates.join("trial")).unwrap();
+    std::fs::copy(templates.join("export/c5-1.typ"), templates.join("trial/c5-1.typ")).unwrap();
+    std::fs::copy(forms.join("samples/export-c5-1.json"), forms.join("samples/trial-c5-1.json")).unwrap();
+    std::fs::write(
+        forms.join("doctypes/trial/trial-c5-1.yaml"),
+        yaml.replace("id: export-c5-1\n", "id: trial-c5-1\n")
+            .replace("sample: samples/export-c5-1.json", "sample: samples/trial-c5-1.json")
+            .replace("template: export/c5-1.typ", "template: trial/c5-1.typ"),
+    )
+    .unwrap();
+    let started = Instant::now();
+    loop {
+        let types = app.get("/api/v1/doctypes", "").await.json();
+        if types.as_array().unwrap().iter().any(|t| t["id"] == "trial-c5-1") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the new format was never served");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let page = app.get("/lists/export-applications", &session).await;
+    assert_eq!(page.status, StatusCode::OK);
+
+    // A broken rule: refused, the format stays.
+    let rule = dir.path().join("rules/export/certificate.rhai");
+    let good = std::fs::read_to_string(&rule).unwrap();
+    std::fs::write(&rule, format!("{good}\nlet = ;\n")).unwrap();
+    let started = Instant::now();
+    while bundle_info(&app).await["last_error"].is_null() {
+        assert!(started.elapsed() < Duration::from_secs(60), "the broken rule was never refused");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(bundle_info(&app).await["last_error"]["diagnostics"][0]["file"], "rules/export/certificate.rhai");
+    assert!(app.state.bundle.current().doctype("trial-c5-1").is_some(), "the last good bundle serves");
+
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut total = 0;
+    for task in load {
+        let (answered, failed) = task.await.unwrap();
+        assert!(failed.is_empty(), "failed requests: {failed:?}");
+        total += answered;
+    }
+    assert!(total > 20, "the load ran: {total} requests");
+}
