@@ -151,37 +151,17 @@ pub async fn reload(state: &AppState, actor: &str) -> ReloadOutcome {
     let started = Instant::now();
     let render = state.config.render.clone();
     let current = state.bundle.current();
-    let phases = std::sync::Arc::new(Mutex::new(Phases::default()));
-    let timed = phases.clone();
-    let checked = tokio::task::spawn_blocking(move || {
-        let mut lap = Lap::start();
-        let source = BundleSource::read_dir(&root).map_err(|e| vec![read_error(&root, e)])?;
-        if source.hash() == current.hash {
-            return Ok(None);
-        }
-        let read = lap.next();
-        let (bundle, diagnostics) = certflow_core::compile(&source);
-        let compile = lap.next();
-        let mut problems: Vec<Diagnostic> = diagnostics.into_vec();
-        let mut phases = Phases { read, compile, ..Phases::default() };
-        let Some(bundle) = bundle else {
-            *timed.lock().unwrap_or_else(|p| p.into_inner()) = phases;
-            return Err(problems);
-        };
-        let touched = touched_types(&current, &bundle);
-        let rendered = |id: &str| touched.as_ref().is_none_or(|t| t.contains(id));
-        phases.layouts = bundle.doctypes.values().filter(|t| t.layout.is_some() && rendered(&t.id)).count();
-        problems.extend(certflow_render::check_layouts_of(&bundle, &render, rendered));
-        phases.render = lap.next();
-        *timed.lock().unwrap_or_else(|p| p.into_inner()) = phases;
-        let errors: Diagnostics = problems.into_iter().collect();
-        if errors.has_errors() { Err(errors.into_vec()) } else { Ok(Some(bundle)) }
+    let (phases, checked) = tokio::task::spawn_blocking(move || {
+        let mut phases = Phases::default();
+        let checked = check(&root, &current, &render, &mut phases);
+        (phases, checked)
     })
     .await
     .unwrap_or_else(|e| {
-        Err(vec![Diagnostic::error("reload.failed", certflow_core::SourceSpan::file(""), e.to_string())])
+        let failed = Diagnostic::error("reload.failed", certflow_core::SourceSpan::file(""), e.to_string());
+        (Phases::default(), Err(vec![failed]))
     });
-    let mut phases = phases.lock().unwrap_or_else(|p| p.into_inner()).to_json();
+    let mut phases = phases.to_json();
     let took = started.elapsed().as_millis() as u64;
     let now = OffsetDateTime::now_utc();
     match checked {
@@ -224,6 +204,33 @@ pub async fn reload(state: &AppState, actor: &str) -> ReloadOutcome {
             ReloadOutcome::Refused { diagnostics }
         }
     }
+}
+
+/// Reads the bundle directory and compiles and checks it aside: `None` when
+/// it is the active bundle, else the new bundle or every problem found.
+fn check(
+    root: &Path,
+    current: &certflow_core::CompiledBundle,
+    render: &certflow_render::RenderService,
+    phases: &mut Phases,
+) -> Result<Option<certflow_core::CompiledBundle>, Vec<Diagnostic>> {
+    let mut lap = Lap::start();
+    let source = BundleSource::read_dir(root).map_err(|e| vec![read_error(root, e)])?;
+    if source.hash() == current.hash {
+        return Ok(None);
+    }
+    phases.read = lap.next();
+    let (bundle, diagnostics) = certflow_core::compile(&source);
+    phases.compile = lap.next();
+    let mut problems: Vec<Diagnostic> = diagnostics.into_vec();
+    let Some(bundle) = bundle else { return Err(problems) };
+    let touched = touched_types(current, &bundle);
+    let rendered = |id: &str| touched.as_ref().is_none_or(|t| t.contains(id));
+    phases.layouts = bundle.doctypes.values().filter(|t| t.layout.is_some() && rendered(&t.id)).count();
+    problems.extend(certflow_render::check_layouts_of(&bundle, render, rendered));
+    phases.render = lap.next();
+    let errors: Diagnostics = problems.into_iter().collect();
+    if errors.has_errors() { Err(errors.into_vec()) } else { Ok(Some(bundle)) }
 }
 
 /// The types whose layouts a change can have touched, or `None` for all:
