@@ -502,6 +502,7 @@ impl Compiler<'_> {
                 id: raw.id.value.clone(),
                 name: raw.name.clone(),
                 initial: raw.initial.value.clone(),
+                started_by: raw.started_by,
                 rules: raw.rules.as_ref().map(|r| r.value.clone()),
                 states,
                 actions,

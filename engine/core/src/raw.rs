@@ -137,6 +137,10 @@ pub struct RawWorkflow {
     pub id: S<String>,
     pub name: Text,
     pub initial: S<String>,
+    /// Who makes a document of this workflow: the enterprise (an
+    /// application) or customs (a notice the enterprise answers).
+    #[serde(default)]
+    pub started_by: StartedBy,
     #[serde(default)]
     pub rules: Option<S<String>>,
     pub states: IndexMap<String, S<RawState>>,
@@ -144,6 +148,16 @@ pub struct RawWorkflow {
     pub actions: IndexMap<String, S<RawAction>>,
     #[serde(default)]
     pub receipts: IndexMap<String, S<RawReceipt>>,
+}
+
+/// Who makes a workflow's documents.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StartedBy {
+    #[default]
+    Enterprise,
+    /// Customs issues them (the officer console offers the type).
+    Customs,
 }
 
 #[derive(Debug, Deserialize)]

@@ -115,6 +115,8 @@ pub struct Workflow {
     pub id: String,
     pub name: Text,
     pub initial: String,
+    /// Who makes its documents.
+    pub started_by: crate::raw::StartedBy,
     /// Rule file (under rules/) holding the guards.
     pub rules: Option<String>,
     pub states: IndexMap<String, State>,

@@ -320,13 +320,16 @@ pub async fn officer_page(
     officer_only(&user)?;
     let lang = Lang::from_request(&headers, uri.query()).0;
     let bundle = state.bundle.current();
-    // Types an officer can issue: every type whose workflow can start a document.
-    let issuable: Vec<Value> = bundle
-        .doctypes
-        .values()
-        .filter(|t| t.workflow.is_some())
-        .map(|t| json!({"id": t.id, "name": t.name, "category": t.category}))
-        .collect();
+    // Types an officer can issue: those whose workflow customs starts.
+    let issuable: Vec<&certflow_core::DocType> = issuable(&bundle).collect();
+    // The business number is the key field of their look-ups (报关单号).
+    let key_labels: Vec<&Text> = issuable.iter().filter_map(|t| key_field(t)).map(|f| &f.label).collect();
+    let key_label = match key_labels.first() {
+        Some(first) if key_labels.iter().all(|l| l == first) => (*first).clone(),
+        _ => Text::new("业务编号", "Business No."),
+    };
+    let issuable: Vec<Value> =
+        issuable.iter().map(|t| json!({"id": t.id, "name": t.name, "category": t.category})).collect();
     let mut q = DocumentQuery::customs();
     q.limit = 50;
     let recent = state.store.list_documents(&q).await?;
@@ -358,13 +361,29 @@ pub async fn officer_page(
     let mut ctx = page_context(&user, lang, &bundle, &Text::new("海关业务", "Customs console"), "officer");
     if let Some(obj) = ctx.as_object_mut() {
         obj.insert("doctypes".into(), Value::Array(issuable));
+        obj.insert("key_label".into(), json!(key_label));
         obj.insert("documents".into(), Value::Array(rows));
         obj.insert("flash".into(), flash.unwrap_or(Value::Null));
     }
     Ok(web::render(&state.templates, "officer.html", ctx)?.into_response())
 }
 
-/// `POST /officer/notices`: a notice to an enterprise for a declaration.
+/// The types an officer issues: those whose workflow customs starts.
+fn issuable(bundle: &certflow_core::CompiledBundle) -> impl Iterator<Item = &certflow_core::DocType> {
+    bundle
+        .doctypes
+        .values()
+        .map(AsRef::as_ref)
+        .filter(|t| bundle.workflow_for(&t.id).is_some_and(|w| w.started_by == certflow_core::raw::StartedBy::Customs))
+}
+
+/// The field holding a type's business number: the key of its look-ups.
+fn key_field(ty: &certflow_core::DocType) -> Option<&certflow_core::Field> {
+    ty.lookups.values().find_map(|l| ty.fields.get(&l.key))
+}
+
+/// `POST /officer/notices`: a notice to an enterprise, for a business
+/// number (the declaration of an import notice).
 pub async fn issue_notice(
     State(state): State<AppState>,
     PageUser(user): PageUser,
@@ -381,15 +400,30 @@ pub async fn issue_notice(
             "No enterprise has that customs code: check it",
         )
     })?;
-    let decl_no = get("decl_no");
-    if !certflow_core::checks::declaration_no_valid(&decl_no) {
-        return Err(AppError::bad_request("decl_no", "报关单号应为 18 位数字", "The declaration number has 18 digits"));
+    let bundle = state.bundle.current();
+    let ty = issuable(&bundle).find(|t| t.id == get("doctype")).ok_or_else(|| {
+        AppError::bad_request("doctype", "该单证类型不由海关发出", "Customs does not issue that type")
+    })?;
+    let key = get("key");
+    // The number is checked as its field is: required, and its format.
+    if let Some(field) = key_field(ty) {
+        if key.is_empty() {
+            return Err(AppError::bad_request(
+                "key",
+                format!("{}不能为空", field.label.zh),
+                format!("{} is required", field.label.en_or_zh()),
+            ));
+        }
+        let report = bundle.validate_as(ty, &json!({&field.id: key}), certflow_core::Mode::Draft);
+        if let Some(e) = report.errors.iter().find(|e| e.path == field.id) {
+            return Err(AppError::bad_request("key", e.message_zh.clone(), e.message_en.clone()));
+        }
     }
     let doc = issue(
         &state,
         &enterprise.code,
-        &get("doctype"),
-        &decl_no,
+        &ty.id,
+        &key,
         &get("reason"),
         &get("requirement"),
         json!({}),
@@ -405,7 +439,7 @@ pub async fn issue(
     state: &AppState,
     enterprise: &str,
     doctype: &str,
-    decl_no: &str,
+    business_no: &str,
     reason: &str,
     requirement: &str,
     prefill: Value,
@@ -416,11 +450,11 @@ pub async fn issue(
         .doctype(doctype)
         .ok_or_else(|| AppError::bad_request("doctype", "单证类型不存在", "Unknown document type"))?;
     let workflow = bundle.workflow_for(doctype).ok_or_else(|| AppError::internal("type without workflow"))?;
-    // The business number is the key of the type's look-ups (the declaration).
+    // The business number is the key of the type's look-ups (a declaration's).
     let mut data = prefill;
     for lookup in ty.lookups.values() {
         if ty.fields.contains_key(&lookup.key) {
-            data[&lookup.key] = json!(decl_no);
+            data[&lookup.key] = json!(business_no);
         }
     }
     let notice_no = Uuid::new_v4().simple().to_string();
@@ -431,7 +465,7 @@ pub async fn issue(
             bundle_hash: bundle.hash.clone(),
             enterprise: enterprise.to_owned(),
             status: workflow.initial.clone(),
-            business_no: Some(decl_no.to_owned()),
+            business_no: Some(business_no.to_owned()),
             parent_id: None,
             data,
             meta: json!({"reason": reason, "requirement": requirement, "issued_by": actor}),

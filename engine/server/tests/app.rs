@@ -304,20 +304,35 @@ async fn an_officer_issues_notices_and_decides_by_receipt() {
     let officer = app.login(OFFICER_CARD, "99999999").await;
     let console = app.get("/officer", &officer).await;
     assert_eq!(console.status, StatusCode::OK);
-    let reply = app
-        .post_form(
-            "/officer/notices",
-            &officer,
-            &[
-                ("_csrf", &console.csrf()),
+    // The notices customs starts are offered, not what enterprises apply for;
+    // the number is asked for by its field's label.
+    assert!(console.body.contains("value=\"import-dairy\"") && !console.body.contains("value=\"export-c5-1\""));
+    assert!(console.body.contains("报关单号<input name=\"key\""), "{}", console.body);
+    let notice = |doctype: &'static str, key: &'static str| {
+        let csrf = console.csrf();
+        let officer = officer.clone();
+        let app = &app;
+        async move {
+            let form = [
+                ("_csrf", csrf.as_str()),
                 ("enterprise", "1101910023"),
-                ("decl_no", "010120269999000001"),
-                ("doctype", "import-dairy"),
+                ("key", key),
+                ("doctype", doctype),
                 ("reason", "乳品出证"),
                 ("requirement", "补录保质期"),
-            ],
-        )
-        .await;
+            ];
+            app.post_form("/officer/notices", &officer, &form).await
+        }
+    };
+    // The number is checked by the type's own field: its format …
+    let wrong = notice("import-dairy", "01012026999900001").await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert!(wrong.body.contains("应为 18 位数字的报关单号，请核对"), "{}", wrong.body);
+    // … and a type customs does not start is refused.
+    let export = notice("export-c5-1", "010120269999000001").await;
+    assert_eq!(export.status, StatusCode::BAD_REQUEST);
+    assert!(export.body.contains("该单证类型不由海关发出"), "{}", export.body);
+    let reply = notice("import-dairy", "010120269999000001").await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
     let a = app.login(A_CARD, "88888888").await;
     let list = app.get("/lists/import-notices?business_no=010120269999000001", &a).await;

@@ -400,7 +400,7 @@ async fn officer_notice_and_enterprise_isolation() {
     let decl_no = format!("0101{}9{:09}", ymd(today_cst()).get(..4).expect("year"), nanos % 1_000_000_000);
     assert_eq!(decl_no.len(), 18);
     s.fill("#notice-enterprise", "1101910023").await;
-    s.fill("#notice-decl-no", &decl_no).await;
+    s.fill("#notice-key", &decl_no).await;
     s.find("#notice-doctype").await.select_by_value("import-food").await.expect("choosing 进口食品");
     s.fill("#notice-reason", "进口食品证书出证需要").await;
     s.fill("#notice-requirement", "请补录生产日期、生产批次").await;
