@@ -29,6 +29,7 @@ mod state;
 mod templates;
 mod uploads;
 mod web;
+pub mod webhook;
 
 pub use actions::children_of;
 pub use error::{ApiError, AppError};

@@ -1,7 +1,7 @@
 //! Status notifications (订阅推送, OUT-13): an enterprise subscribes a
 //! webhook URL or an e-mail address; every receipt that moves one of its
 //! documents queues a notification per subscription in the outbox, and a
-//! background worker delivers them — webhooks by HTTP POST of JSON, retried
+//! background worker delivers them — webhooks by HTTP(S) POST of JSON, retried
 //! with backoff until the receiver answers 2xx; e-mails as .eml files in
 //! the mail spool for the mail system to send.
 
@@ -15,7 +15,6 @@ use certflow_core::Text;
 use certflow_store::{Document, OutboxMessage, Uuid};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::auth::PageUser;
 use crate::error::AppError;
@@ -25,9 +24,6 @@ use crate::web::{self, Lang};
 
 /// The outbox topic of status notifications.
 pub const NOTIFY_TOPIC: &str = "notify";
-
-/// How long a webhook receiver may take to answer.
-const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Queues a notification of the document's new status for each of its
 /// enterprise's subscriptions.
@@ -90,42 +86,10 @@ async fn deliver(state: &AppState, message: &OutboxMessage) -> Result<(), String
     let target = p.get("target").and_then(Value::as_str).unwrap_or_default();
     let event = p.get("event").cloned().unwrap_or(Value::Null);
     match p.get("kind").and_then(Value::as_str) {
-        Some("webhook") => post_json(target, &event).await,
+        Some("webhook") => crate::webhook::post_json(target, &event, &state.config.webhooks).await,
         Some("email") => spool_mail(state, message.id, target, &event),
         other => Err(format!("unknown notification kind {other:?}")),
     }
-}
-
-/// POSTs `body` to an http:// URL and wants a 2xx answer.
-async fn post_json(url: &str, body: &Value) -> Result<(), String> {
-    let rest = url.strip_prefix("http://").ok_or("only http:// webhooks are delivered")?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let address = if authority.contains(':') { authority.to_owned() } else { format!("{authority}:80") };
-    let body = body.to_string();
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json; charset=utf-8\r\n\
-         Content-Length: {}\r\nUser-Agent: certflow\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let exchange = async {
-        let mut stream =
-            tokio::net::TcpStream::connect(&address).await.map_err(|e| format!("connecting {address}: {e}"))?;
-        stream.write_all(request.as_bytes()).await.map_err(|e| format!("sending: {e}"))?;
-        let mut head = vec![0u8; 64];
-        let n = stream.read(&mut head).await.map_err(|e| format!("reading the answer: {e}"))?;
-        let line = String::from_utf8_lossy(&head[..n]).lines().next().unwrap_or_default().to_owned();
-        match line.split_whitespace().nth(1).and_then(|c| c.parse::<u16>().ok()) {
-            Some(code) if (200..300).contains(&code) => Ok(()),
-            Some(code) => Err(format!("the receiver answered {code}")),
-            None => Err(format!("not an HTTP answer: {line:?}")),
-        }
-    };
-    tokio::time::timeout(WEBHOOK_TIMEOUT, exchange)
-        .await
-        .map_err(|_| "the receiver did not answer in time".to_owned())?
 }
 
 /// Writes the notification as an e-mail file into the mail spool.
@@ -221,9 +185,10 @@ pub async fn add(
     let kind = form.text("kind");
     let target = form.text("target");
     let refused = match kind.as_str() {
-        "webhook" if !target.starts_with("http://") || target.len() < 10 || target.contains(char::is_whitespace) => {
-            Some(Text::new("推送地址应为 http:// 开头的完整网址", "The webhook must be a full http:// address"))
-        }
+        "webhook" if !crate::webhook::valid_url(&target) => Some(Text::new(
+            "推送地址应为 http:// 或 https:// 开头的完整网址",
+            "The webhook must be a full http:// or https:// address",
+        )),
         "email" if !valid_email(&target) => Some(Text::new("请填写有效的电子邮箱地址", "Enter a valid e-mail address")),
         "webhook" | "email" => None,
         _ => Some(Text::new("请选择推送方式", "Choose how to be notified")),

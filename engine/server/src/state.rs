@@ -62,6 +62,8 @@ pub struct ServerConfig {
     /// A secret that lets a local process (`certflow reload`) ask for a
     /// reload without a session.
     pub control_token: Option<String>,
+    /// How status notifications are POSTed to webhooks.
+    pub webhooks: crate::webhook::WebhookConfig,
 }
 
 /// Where the E-Port client (and `certflow agent`) listens.
@@ -106,6 +108,7 @@ impl Default for ServerConfig {
             mail_spool: std::path::PathBuf::from("data/mail-outbox"),
             bundle_root: None,
             control_token: None,
+            webhooks: crate::webhook::WebhookConfig::default(),
         }
     }
 }

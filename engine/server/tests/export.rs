@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use certflow_core::Mode;
-use certflow_server::CustomsConfig;
+use certflow_server::{CustomsConfig, ServerConfig};
 use certflow_store::{Document, Uuid};
 use common::*;
 use serde_json::{Value, json};
@@ -672,11 +672,16 @@ async fn subscribers_are_told_of_every_status_change_by_webhook_and_mail() {
             }
         }
     });
-    let app = test_app_with(CustomsConfig {
-        simulate: true,
-        delay: Duration::from_millis(20),
-        failure_rate: 0.0,
-        ..CustomsConfig::default()
+    // The receiver is on loopback: this server may deliver there.
+    let app = test_app_configured(ServerConfig {
+        customs: CustomsConfig {
+            simulate: true,
+            delay: Duration::from_millis(20),
+            failure_rate: 0.0,
+            ..CustomsConfig::default()
+        },
+        webhooks: certflow_server::webhook::WebhookConfig { allow_private: true, ..Default::default() },
+        ..ServerConfig::default()
     })
     .await;
     let session = app.login(A_CARD, "88888888").await;

@@ -47,6 +47,13 @@ pub struct Args {
     /// Seconds a certificate layout may take before it is stopped.
     #[arg(long, default_value = "20")]
     render_time_limit: u64,
+    /// Root certificates (PEM) trusted for https:// webhooks besides the
+    /// built-in public ones (a receiver with a private CA).
+    #[arg(long, value_name = "FILE")]
+    webhook_ca: Option<PathBuf>,
+    /// Deliver webhooks to loopback and private network addresses too.
+    #[arg(long)]
+    allow_private_webhooks: bool,
     /// Where e-mail status notifications are written (.eml files) for the mail system.
     #[arg(long, value_name = "DIR", default_value = "data/mail-outbox")]
     mail_spool: PathBuf,
@@ -103,6 +110,10 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         mail_spool: args.mail_spool.clone(),
         bundle_root: Some(args.bundle.bundle.canonicalize().unwrap_or_else(|_| args.bundle.bundle.clone())),
         control_token: Some(write_control_token(&args.control_token)?),
+        webhooks: certflow_server::webhook::WebhookConfig {
+            extra_roots: args.webhook_ca.clone(),
+            allow_private: args.allow_private_webhooks,
+        },
         ..ServerConfig::default()
     };
     let fonts = certflow_render::Fonts::shared();

@@ -38,11 +38,17 @@ pub async fn test_app() -> TestApp {
 /// The application with these customs settings; a simulating one runs the
 /// simulator in the background.
 pub async fn test_app_with(customs: CustomsConfig) -> TestApp {
+    test_app_configured(ServerConfig { customs, ..ServerConfig::default() }).await
+}
+
+/// The application with this configuration (its mail spool in the test's
+/// directory).
+pub async fn test_app_configured(config: ServerConfig) -> TestApp {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let bundle = certflow_core::load(&root).expect("shipped bundle");
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::connect(&format!("sqlite:{}", dir.path().join("db.sqlite").display())).await.expect("store");
-    let config = ServerConfig { customs, mail_spool: dir.path().join("mail"), ..ServerConfig::default() };
+    let config = ServerConfig { mail_spool: dir.path().join("mail"), ..config };
     let state = AppState::new(bundle, store, config);
     certflow_server::demo::seed(&state).await.expect("demo data");
     certflow_server::spawn_background(&state);
