@@ -30,12 +30,15 @@ fn locate_span(world: &dyn World, span: DiagSpan) -> SourceSpan {
 /// print tofu on a certificate.
 pub(crate) fn convert(world: &dyn World, d: &SourceDiagnostic) -> Diagnostic {
     let mut span = locate_span(world, d.span);
-    // An error raised inside a shared template on behalf of its caller
-    // (a field the type lacks) is the entry's to fix: point at the entry's
-    // line that led there, and say where it was raised.
+    let message = d.message.to_string();
+    // A panic of a shared template is raised on its caller's behalf (a
+    // field the type lacks): the entry's line that led there is the one to
+    // fix; where it was raised becomes a hint. Other errors (a broken
+    // shared file) stay where they are.
     let main = locate(world, Some(world.main()), None).file;
     let mut raised_at = None;
     if span.file != main
+        && message.starts_with("panicked")
         && let Some(call) = d
             .trace
             .iter()
@@ -44,7 +47,6 @@ pub(crate) fn convert(world: &dyn World, d: &SourceDiagnostic) -> Diagnostic {
     {
         raised_at = Some(std::mem::replace(&mut span, call));
     }
-    let message = d.message.to_string();
     let font_problem = message.contains("unknown font family") || message.contains("glyph");
     let mut out = match d.severity {
         Severity::Error => Diagnostic::error("template.error", span, message),

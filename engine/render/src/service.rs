@@ -103,22 +103,55 @@ pub fn check_layouts_of(
             });
         }
     });
-    // A problem usually shows in every variant: reported once, naming them.
-    let mut variants_of: Vec<(Diagnostic, String, Vec<Variant>)> = Vec::new();
+    // A problem usually shows in every variant, and a broken shared file in
+    // every format importing it: reported once, naming where it showed.
+    let mut seen_in: Vec<(Diagnostic, ShowedIn)> = Vec::new();
     for ((doctype, variant, _), problems) in jobs.iter().zip(found) {
         for d in problems.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            match variants_of.iter_mut().find(|(seen, of, _)| *seen == d && of == doctype) {
-                Some((_, _, variants)) => variants.push(*variant),
-                None => variants_of.push((d, doctype.clone(), vec![*variant])),
+            // The same problem at the same place; the call trace (hints)
+            // differs by the entry that reached it, the first one is kept.
+            let same = |seen: &Diagnostic| {
+                (seen.severity, &seen.code, &seen.message, &seen.span) == (d.severity, &d.code, &d.message, &d.span)
+            };
+            let index = match seen_in.iter().position(|(seen, _)| same(seen)) {
+                Some(index) => index,
+                None => {
+                    seen_in.push((d, Vec::new()));
+                    seen_in.len() - 1
+                }
+            };
+            let types = &mut seen_in[index].1;
+            match types.iter_mut().find(|(t, _)| t == doctype) {
+                Some((_, variants)) => variants.push(*variant),
+                None => types.push((doctype, vec![*variant])),
             }
         }
     }
-    for (mut d, doctype, variants) in variants_of {
-        let variants: Vec<String> = variants.iter().map(ToString::to_string).collect();
-        d.hints.push(format!("rendering the sample of `{doctype}` as {}", variants.join(", ")));
+    for (mut d, types) in seen_in {
+        d.hints.push(rendering_hint(&types));
         out.push(d);
     }
     out
+}
+
+/// Where a problem showed: each type, with the variants.
+type ShowedIn<'a> = Vec<(&'a str, Vec<Variant>)>;
+
+/// `rendering the sample of `t` as check, draft`, or for several types
+/// `rendering the samples of `a` (check, draft), `b` (final) and 3 more`.
+fn rendering_hint(types: &[(&str, Vec<Variant>)]) -> String {
+    const SHOWN: usize = 5;
+    let variants = |v: &[Variant]| v.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+    match types {
+        [(doctype, v)] => format!("rendering the sample of `{doctype}` as {}", variants(v)),
+        _ => {
+            let listed: Vec<String> =
+                types.iter().take(SHOWN).map(|(t, v)| format!("`{t}` ({})", variants(v))).collect();
+            let more = types.len().saturating_sub(SHOWN);
+            let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+            format!("rendering the samples of {}{more}", listed.join(", "))
+        }
+    }
 }
 
 /// Starts every worker the service may use and has each lay out one

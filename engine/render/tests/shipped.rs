@@ -198,3 +198,38 @@ fn a_check_names_a_field_the_type_lacks_at_the_formats_line_once_for_all_variant
     // An ordinary render of the same document prints a blank there instead.
     assert!(lay_out("export-c5-1", &sample("export-c5-1"), Variant::Final, (0.0, 0.0)).pages().len() == 1);
 }
+
+#[test]
+fn a_broken_shared_template_is_reported_once_at_its_own_line() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut source = certflow_core::BundleSource::read_dir(&root).expect("readable");
+    let shared = "certificate-templates/export/silk.typ";
+    let text = source.text(shared).expect("the silk library").to_owned();
+    let line = text.lines().count() + 2;
+    source.insert(shared, format!("{text}\n#let broken = (\n"));
+    let (bundle, diagnostics) = certflow_core::compile(&source);
+    let bundle = bundle.unwrap_or_else(|| panic!("{}", diagnostics.render_human()));
+    let service = certflow_render::RenderService::Local(Renderer::default());
+    let importing: Vec<&str> = bundle
+        .doctypes
+        .values()
+        .filter(|t| {
+            t.layout.as_ref().is_some_and(|l| {
+                source
+                    .text(&format!("certificate-templates/{}", l.template))
+                    .is_some_and(|e| e.contains("#import \"silk.typ\""))
+            })
+        })
+        .map(|t| t.id.as_str())
+        .collect();
+    assert!(importing.len() > 5, "{importing:?}");
+    let problems = certflow_render::check_layouts_of(&bundle, &service, |id| importing.contains(&id));
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    let d = &problems[0];
+    assert_eq!((d.span.file.as_str(), d.span.line as usize), (shared, line), "{d}");
+    let hint = d.hints.last().expect("where it showed");
+    assert!(
+        hint.starts_with("rendering the samples of `") && hint.ends_with(&format!(" and {} more", importing.len() - 5)),
+        "{hint}"
+    );
+}
