@@ -55,12 +55,12 @@ fn missing_english(file: &str, node: &Spanned<Node>, path: &mut Vec<String>, out
             let zh = entries.iter().find(|(k, _)| k == "zh").map(|(_, v)| v);
             let en = entries.iter().find(|(k, _)| k == "en").map(|(_, v)| v);
             if let (true, Some(zh)) = (is_text, zh)
+                && let Node::Scalar(chinese) = &zh.value
                 && !zh.value.blank()
                 && en.is_none_or(|en| en.value.blank())
             {
                 let at =
                     SourceSpan::new(file, node.referenced.line().max(1) as u32, node.referenced.column().max(1) as u32);
-                let Node::Scalar(chinese) = &zh.value else { return };
                 let mut d = Diagnostic::warning(
                     "i18n.missing-en",
                     at,

@@ -31,19 +31,18 @@ fn locate_span(world: &dyn World, span: DiagSpan) -> SourceSpan {
 pub(crate) fn convert(world: &dyn World, d: &SourceDiagnostic) -> Diagnostic {
     let mut span = locate_span(world, d.span);
     let message = d.message.to_string();
-    // A panic of a shared template is raised on its caller's behalf (a
-    // field the type lacks): the entry's line that led there is the one to
-    // fix; where it was raised becomes a hint. Other errors (a broken
-    // shared file) stay where they are.
-    let main = locate(world, Some(world.main()), None).file;
+    // A panic of the template library is raised on its caller's behalf (a
+    // field the type lacks): the caller's line — the innermost call from
+    // another file, a format's or a family template's — is the one to fix;
+    // where it was raised becomes a hint. Other errors (a broken shared
+    // file) stay where they are.
     let mut raised_at = None;
-    if span.file != main
-        && message.starts_with("panicked")
+    if message.starts_with("panicked")
         && let Some(call) = d
             .trace
             .iter()
             .map(|point| locate_span(world, DiagSpan::from_span(point.span, None)))
-            .find(|at| at.file == main)
+            .find(|at| at.file != span.file)
     {
         raised_at = Some(std::mem::replace(&mut span, call));
     }

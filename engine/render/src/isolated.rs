@@ -136,14 +136,15 @@ impl RenderPool {
         self.render_as(set, job, true)
     }
 
-    /// Starts every worker the pool may have and lays `jobs` out in each,
+    /// Starts the workers the pool may have and lays `jobs` out in each,
     /// so that fonts are loaded and the shared templates evaluated before
-    /// the first real render needs them.
+    /// the first real render needs them. Each worker is taken, used and
+    /// given back on its own: a render already running is not waited for.
     pub fn warm_up(&self, set: &TemplateSet, jobs: &[RenderJob]) {
-        let workers: Vec<Worker> = (0..self.inner.max_workers).filter_map(|_| self.acquire().ok()).collect();
         std::thread::scope(|scope| {
-            for mut worker in workers {
-                scope.spawn(move || {
+            for _ in 0..self.inner.max_workers {
+                scope.spawn(|| {
+                    let Ok(mut worker) = self.acquire() else { return };
                     let healthy = jobs.iter().all(|job| match self.run(&mut worker, set, job, true) {
                         Ok(_) | Err(RenderError::Template(_)) => true,
                         Err(_) => false,

@@ -63,18 +63,39 @@ fn sample_jobs_of(
     jobs
 }
 
-/// Renders every sample job; the problems found, each with a hint naming
-/// the type and variant. Types with a layout but no sample get a warning.
+/// Renders every sample job to PDF, with every worker of the service (lint:
+/// nobody else is waiting); the problems found, each with a hint naming the
+/// types and variants. Types with a layout but no sample get a warning.
 pub fn check_layouts(bundle: &CompiledBundle, service: &RenderService) -> Vec<Diagnostic> {
-    check_layouts_of(bundle, service, |_| true)
+    check(bundle, service, |_| true, Depth::Pdf, service.parallelism())
 }
 
-/// As [`check_layouts`], rendering only the types `wanted` accepts (a
-/// reload renders what its change can have touched).
+/// As [`check_layouts`], for a running server: only the types `wanted`
+/// accepts (what a reload's change can have touched), laid out without
+/// making PDFs, and leaving a worker free for the users' previews.
 pub fn check_layouts_of(
     bundle: &CompiledBundle,
     service: &RenderService,
     wanted: impl Fn(&str) -> bool,
+) -> Vec<Diagnostic> {
+    check(bundle, service, wanted, Depth::Layout, service.parallelism().saturating_sub(1).max(1))
+}
+
+/// How far a check render goes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Depth {
+    /// Pages laid out: every template and data error.
+    Layout,
+    /// And the PDF made: also what only the export finds (a broken picture).
+    Pdf,
+}
+
+fn check(
+    bundle: &CompiledBundle,
+    service: &RenderService,
+    wanted: impl Fn(&str) -> bool,
+    depth: Depth,
+    at_once: usize,
 ) -> Vec<Diagnostic> {
     let set = TemplateSet::from_bundle(bundle);
     let today = time::OffsetDateTime::now_utc().date();
@@ -92,12 +113,16 @@ pub fn check_layouts_of(
     let next = AtomicUsize::new(0);
     let found: Vec<Mutex<Vec<Diagnostic>>> = jobs.iter().map(|_| Mutex::new(Vec::new())).collect();
     std::thread::scope(|scope| {
-        for _ in 0..service.parallelism().min(jobs.len()) {
+        for _ in 0..at_once.min(jobs.len()) {
             scope.spawn(|| {
                 loop {
                     let index = next.fetch_add(1, Ordering::Relaxed);
                     let Some((_, _, job)) = jobs.get(index) else { break };
-                    let Err(e) = service.check(&set, job) else { continue };
+                    let checked = match depth {
+                        Depth::Layout => service.check(&set, job),
+                        Depth::Pdf => service.render(&set, job).map(drop),
+                    };
+                    let Err(e) = checked else { continue };
                     found[index].lock().unwrap_or_else(|p| p.into_inner()).extend(e.diagnostics());
                 }
             });

@@ -233,3 +233,24 @@ fn a_broken_shared_template_is_reported_once_at_its_own_line() {
         "{hint}"
     );
 }
+
+#[test]
+fn a_field_misspelt_in_a_family_template_is_reported_once_at_its_line() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut source = certflow_core::BundleSource::read_dir(&root).expect("readable");
+    let family = "certificate-templates/export/silk.typ";
+    let text = source.text(family).expect("the silk family").to_owned();
+    let line = text.lines().position(|l| l.contains(r#"cell(L.marks, "marks""#)).expect("the marks cell") + 1;
+    source.insert(family, text.replacen(r#"cell(L.marks, "marks""#, r#"cell(L.marks, "marsk""#, 1));
+    let (bundle, diagnostics) = certflow_core::compile(&source);
+    let bundle = bundle.unwrap_or_else(|| panic!("{}", diagnostics.render_human()));
+    let service = certflow_render::RenderService::Local(Renderer::default());
+    let silk = ["export-c1-2-1", "export-c1-2-2", "export-c1-2-3"];
+    let problems = certflow_render::check_layouts_of(&bundle, &service, |id| silk.contains(&id));
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    let d = &problems[0];
+    assert_eq!(d.span.file, family, "{d}");
+    assert!((d.span.line as usize) <= line && line - d.span.line as usize <= 4, "{d}");
+    assert!(d.message.contains("field `marsk`"), "{d}");
+    assert!(d.hints.iter().any(|h| h.starts_with("rendering the samples of `export-c1-2-1`")), "{d}");
+}

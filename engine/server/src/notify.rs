@@ -32,7 +32,8 @@ pub async fn queue(state: &AppState, doc: &Document, code: &str, message: &str) 
     if subscriptions.is_empty() {
         return Ok(0);
     }
-    let bundle = state.bundle.current();
+    // Named as the document's own definitions name its status.
+    let bundle = state.bundle_for(doc).await;
     let label = status_label(&bundle, &doc.doctype, &doc.status);
     let name = bundle.doctype(&doc.doctype).map(|t| t.name.clone());
     let at = OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();

@@ -23,8 +23,8 @@ use crate::state::AppState;
 
 /// Where the layouts live, from the bundle root.
 const TEMPLATES: &str = "certificate-templates/";
-/// How long the folders must be quiet before a reload.
-const QUIET: Duration = Duration::from_millis(150);
+/// How long the folders must be quiet before a reload, unless configured.
+pub const QUIET: Duration = Duration::from_millis(150);
 /// The longest a burst of saves delays a reload.
 const MAX_WAIT: Duration = Duration::from_secs(2);
 /// Reload events kept for the admin page.
@@ -254,16 +254,11 @@ fn touched_types(
     if changed.iter().any(|p| !(definition_file(p) || template_text(p))) {
         return None;
     }
-    // A sample not named after its type could be any type's.
-    let stem = |p: &str| p.rsplit_once('/').map_or(p, |(_, f)| f).trim_end_matches(".json").to_owned();
-    if changed.iter().any(|c| c.starts_with("forms/samples/") && !new.doctypes.contains_key(&stem(c))) {
-        return None;
-    }
     let mut graphs = [import_graph(&before), import_graph(&after)];
     let mut touched = std::collections::HashSet::new();
     for ty in new.doctypes.values() {
         let Some(layout) = &ty.layout else { continue };
-        let mut files = vec![ty.origin.file.clone(), format!("forms/samples/{}.json", ty.id)];
+        let mut files = vec![ty.origin.file.clone()];
         files.extend(
             ty.extends
                 .iter()
@@ -278,7 +273,9 @@ fn touched_types(
                 None => reads_any = true,
             }
         }
-        if reads_any || changed.iter().any(|c| files.iter().any(|f| f == c)) {
+        // The sample as compiled, whichever file it comes from.
+        let sample_changed = old.doctypes.get(&ty.id).map(|o| &o.sample) != Some(&ty.sample);
+        if reads_any || sample_changed || changed.iter().any(|c| files.iter().any(|f| f == c)) {
             touched.insert(ty.id.clone());
         }
     }
@@ -350,6 +347,7 @@ pub fn watch(state: AppState) -> Option<BundleWatch> {
     watch_all(&mut watcher, &root);
     let watcher = std::sync::Arc::new(Mutex::new(watcher));
     let guard = BundleWatch(watcher.clone());
+    let quiet = state.config.reload_quiet;
     tokio::spawn(async move {
         while rx.recv().await.is_some() {
             let first = Instant::now();
@@ -359,7 +357,7 @@ pub fn watch(state: AppState) -> Option<BundleWatch> {
                 if left.is_zero() {
                     break;
                 }
-                match tokio::time::timeout(QUIET.min(left), rx.recv()).await {
+                match tokio::time::timeout(quiet.min(left), rx.recv()).await {
                     Ok(Some(())) => continue,
                     Ok(None) => return,
                     Err(_) => break,

@@ -64,6 +64,9 @@ pub struct ServerConfig {
     pub control_token: Option<String>,
     /// How status notifications are POSTed to webhooks.
     pub webhooks: crate::webhook::WebhookConfig,
+    /// How long the bundle's folders must be quiet before a reload (an
+    /// editor's save is several writes).
+    pub reload_quiet: std::time::Duration,
 }
 
 /// Where the E-Port client (and `certflow agent`) listens.
@@ -109,6 +112,7 @@ impl Default for ServerConfig {
             bundle_root: None,
             control_token: None,
             webhooks: crate::webhook::WebhookConfig::default(),
+            reload_quiet: crate::reload::QUIET,
         }
     }
 }

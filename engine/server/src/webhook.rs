@@ -8,7 +8,7 @@
 //! addresses are refused unless the server allows them, so that an
 //! enterprise cannot make the server reach into its own network.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,7 +57,9 @@ fn parse(url: &str) -> Result<Target, String> {
         Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
         None => (rest, "/".to_owned()),
     };
-    if authority.is_empty() || authority.contains(['@', ' ']) || path.contains(char::is_whitespace) {
+    let host_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '[' | ']');
+    let bad_path_char = |c: char| c.is_whitespace() || c.is_control();
+    if authority.is_empty() || !authority.chars().all(host_char) || path.contains(bad_path_char) {
         return Err(format!("`{url}` is not a webhook address"));
     }
     let default_port = if tls { 443 } else { 80 };
@@ -79,27 +81,46 @@ fn parse(url: &str) -> Result<Target, String> {
     Ok(Target { tls, host, port, authority: authority.to_owned(), path })
 }
 
-/// Addresses inside the server's own host or network.
+/// Addresses inside the server's own host or network, or not meant to be
+/// reached at all; IPv6 forms that carry an IPv4 address are judged by it.
 fn internal(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            v4.is_loopback()
+            let [a, b, c, _] = v4.octets();
+            a == 0 // "this network"
+                || v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
-                || v4.is_unspecified()
                 || v4.is_broadcast()
+                || v4.is_multicast()
+                || a >= 240 // reserved
                 || (a == 100 && (64..128).contains(&b)) // carrier-grade NAT
+                || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+                || (a == 198 && (18..20).contains(&b)) // benchmarking
         }
         IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
+            let s = v6.segments();
+            let embedded = |hi: u16, lo: u16| IpAddr::V4(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)));
             v6.is_loopback()
                 || v6.is_unspecified()
-                || (first & 0xfe00) == 0xfc00 // unique local
-                || (first & 0xffc0) == 0xfe80 // link-local
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00 // unique local
+                || (s[0] & 0xffc0) == 0xfe80 // link-local
+                || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
                 || v6.to_ipv4_mapped().is_some_and(|v4| internal(IpAddr::V4(v4)))
+                // IPv4-compatible ::a.b.c.d
+                || (s[..6].iter().all(|&x| x == 0) && internal(embedded(s[6], s[7])))
+                // NAT64 (64:ff9b::/96, 64:ff9b:1::/48) reaches IPv4 space
+                || (s[0] == 0x64 && s[1] == 0xff9b && internal(embedded(s[6], s[7])))
+                // 6to4 2002:a.b.c.d::/48
+                || (s[0] == 0x2002 && internal(embedded(s[1], s[2])))
         }
     }
+}
+
+/// Checks what deliveries will need: the extra root certificates readable.
+pub fn check(config: &WebhookConfig) -> Result<(), String> {
+    tls_config(config).map(drop)
 }
 
 /// POSTs `body` as JSON to `url`; `Ok` on a 2xx answer.
@@ -215,22 +236,33 @@ mod tests {
 
     #[test]
     fn internal_addresses_are_known() {
-        for ip in [
+        let internal_ones = [
             "127.0.0.1",
             "10.1.2.3",
             "172.16.0.1",
             "192.168.1.1",
             "169.254.169.254",
             "100.64.0.1",
+            "0.0.0.0",
+            "0.1.2.3",
+            "192.0.0.8",
+            "198.18.0.1",
+            "240.0.0.1",
+            "224.0.0.1",
             "::1",
             "fd00::1",
             "fe80::1",
+            "fec0::1",
             "::ffff:10.0.0.1",
-            "0.0.0.0",
-        ] {
+            "::10.0.0.1",
+            "64:ff9b::a00:1",
+            "64:ff9b:1::7f00:1",
+            "2002:a00:1::1",
+        ];
+        for ip in internal_ones {
             assert!(internal(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["8.8.8.8", "203.0.114.1", "2001:4860:4860::8888"] {
+        for ip in ["8.8.8.8", "203.0.114.1", "2001:4860:4860::8888", "64:ff9b::808:808", "2002:808:808::1"] {
             assert!(!internal(ip.parse().unwrap()), "{ip}");
         }
     }

@@ -278,15 +278,18 @@ async fn reloads_caused_by(app: &TestApp, save: impl FnOnce() + Send + 'static) 
         assert!(started.elapsed() < Duration::from_secs(60), "the save was not picked up");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // Anything the save could still cause has happened by now.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Anything the save could still cause has happened by now: a second
+    // reload would start after another quiet time.
+    tokio::time::sleep(app.state.config.reload_quiet * 3).await;
     let reloads = bundle_info(app).await["reloads"].as_array().unwrap().clone();
     reloads[..reloads.len() - before].to_vec()
 }
 
 #[tokio::test]
 async fn each_way_editors_save_gives_one_reload_of_the_complete_file() {
-    let (app, dir) = reloading_app().await;
+    // Saves pause 20 ms between writes; a quiet time well above that keeps a
+    // busy test machine from splitting one save into two reloads.
+    let (app, dir) = reloading_app_quiet(Duration::from_millis(600)).await;
     let _watcher = certflow_server::reload::watch(app.state.clone()).expect("watching");
     let path = dir.path().join("forms/scenarios/export-c5-1.yaml");
     let original = std::fs::read_to_string(&path).unwrap();

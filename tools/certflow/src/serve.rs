@@ -110,10 +110,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         mail_spool: args.mail_spool.clone(),
         bundle_root: Some(args.bundle.bundle.canonicalize().unwrap_or_else(|_| args.bundle.bundle.clone())),
         control_token: Some(write_control_token(&args.control_token)?),
-        webhooks: certflow_server::webhook::WebhookConfig {
-            extra_roots: args.webhook_ca.clone(),
-            allow_private: args.allow_private_webhooks,
-        },
+        webhooks: webhooks(&args)?,
         ..ServerConfig::default()
     };
     let fonts = certflow_render::Fonts::shared();
@@ -148,6 +145,16 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         })
         .await?;
     Ok(())
+}
+
+/// How webhooks are delivered; a bad `--webhook-ca` stops the start.
+fn webhooks(args: &Args) -> anyhow::Result<certflow_server::webhook::WebhookConfig> {
+    let config = certflow_server::webhook::WebhookConfig {
+        extra_roots: args.webhook_ca.clone(),
+        allow_private: args.allow_private_webhooks,
+    };
+    certflow_server::webhook::check(&config).map_err(|e| anyhow::anyhow!("--webhook-ca: {e}"))?;
+    Ok(config)
 }
 
 /// A fresh secret for `certflow reload`, written where only this user reads it.

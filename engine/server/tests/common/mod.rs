@@ -233,6 +233,11 @@ pub fn copy_tree(from: &Path, to: &Path) {
 
 /// The application on a copy of the shipped bundle it watches and reloads.
 pub async fn reloading_app() -> (TestApp, tempfile::TempDir) {
+    reloading_app_quiet(certflow_server::reload::QUIET).await
+}
+
+/// As [`reloading_app`], reloading after `quiet` without changes.
+pub async fn reloading_app_quiet(quiet: std::time::Duration) -> (TestApp, tempfile::TempDir) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let bundle_dir = tempfile::tempdir().unwrap();
     for sub in ["forms", "rules", "certificate-templates"] {
@@ -245,6 +250,7 @@ pub async fn reloading_app() -> (TestApp, tempfile::TempDir) {
         customs: CustomsConfig { simulate: false, ..CustomsConfig::default() },
         bundle_root: Some(bundle_dir.path().to_path_buf()),
         control_token: Some("control-secret".into()),
+        reload_quiet: quiet,
         ..ServerConfig::default()
     };
     let state = AppState::new(bundle, store, config);
