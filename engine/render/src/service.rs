@@ -67,18 +67,27 @@ fn sample_jobs_of(
 /// nobody else is waiting); the problems found, each with a hint naming the
 /// types and variants. Types with a layout but no sample get a warning.
 pub fn check_layouts(bundle: &CompiledBundle, service: &RenderService) -> Vec<Diagnostic> {
-    check(bundle, service, |_| true, Depth::Pdf, service.parallelism())
+    check(bundle, service, |_| true, Depth::Pdf, Share::All)
 }
 
 /// As [`check_layouts`], for a running server: only the types `wanted`
 /// accepts (what a reload's change can have touched), laid out without
-/// making PDFs, and leaving a worker free for the users' previews.
+/// making PDFs; a long check leaves a worker free for the users' previews.
 pub fn check_layouts_of(
     bundle: &CompiledBundle,
     service: &RenderService,
     wanted: impl Fn(&str) -> bool,
 ) -> Vec<Diagnostic> {
-    check(bundle, service, wanted, Depth::Layout, service.parallelism().saturating_sub(1).max(1))
+    check(bundle, service, wanted, Depth::Layout, Share::LeaveOneWhenLong)
+}
+
+/// How many of the service's workers a check takes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Share {
+    All,
+    /// All for a short check (a format's few variants: a moment); all but
+    /// one for a long one (a shared template reaching every format).
+    LeaveOneWhenLong,
 }
 
 /// How far a check render goes.
@@ -95,7 +104,7 @@ fn check(
     service: &RenderService,
     wanted: impl Fn(&str) -> bool,
     depth: Depth,
-    at_once: usize,
+    share: Share,
 ) -> Vec<Diagnostic> {
     let set = TemplateSet::from_bundle(bundle);
     let today = time::OffsetDateTime::now_utc().date();
@@ -108,6 +117,11 @@ fn check(
         ));
     }
     let jobs = sample_jobs_of(bundle, today, wanted);
+    let workers = service.parallelism();
+    let at_once = match share {
+        Share::LeaveOneWhenLong if jobs.len() > 2 * workers => workers.saturating_sub(1).max(1),
+        _ => workers,
+    };
     // Renders run side by side, as many as the service allows; the
     // problems are gathered in the jobs' order so reports stay stable.
     let next = AtomicUsize::new(0);
