@@ -115,8 +115,7 @@ pub async fn reload_form(
     body: Bytes,
 ) -> Result<Response, AppError> {
     admin_only(&user)?;
-    let form = web::Form::parse(&body);
-    user.check_csrf(form.get("_csrf"))?;
+    user.posted_form(&body)?;
     let outcome = reload(&state, &user.user.card_no).await;
     let done = match outcome {
         ReloadOutcome::Activated { .. } => "activated",

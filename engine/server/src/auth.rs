@@ -50,6 +50,13 @@ impl CurrentUser {
     }
 
     /// Refuses a form whose `_csrf` does not match the session's.
+    /// A posted page form, once its CSRF token (`_csrf`) is this session's.
+    pub fn posted_form(&self, body: &[u8]) -> Result<web::Form, AppError> {
+        let form = web::Form::parse(body);
+        self.check_csrf(form.get("_csrf"))?;
+        Ok(form)
+    }
+
     pub fn check_csrf(&self, sent: Option<&str>) -> Result<(), AppError> {
         match sent {
             Some(token) if web::same_secret(token, &self.csrf) => Ok(()),

@@ -390,9 +390,8 @@ pub async fn issue_notice(
     body: Bytes,
 ) -> Result<Response, AppError> {
     officer_only(&user)?;
-    let form = web::Form::parse(&body);
+    let form = user.posted_form(&body)?;
     let get = |k: &str| form.text(k);
-    user.check_csrf(Some(&get("_csrf")))?;
     let enterprise = state.store.get_enterprise(&get("enterprise")).await.map_err(|_| {
         AppError::bad_request(
             "enterprise",
@@ -485,9 +484,8 @@ pub async fn officer_receipt(
     body: Bytes,
 ) -> Result<Response, AppError> {
     officer_only(&user)?;
-    let form = web::Form::parse(&body);
+    let form = user.posted_form(&body)?;
     let get = |k: &str| form.text(k);
-    user.check_csrf(Some(&get("_csrf")))?;
     let id = Uuid::parse_str(&id).map_err(|_| AppError::not_found())?;
     let code = get("code");
     let key = format!("officer-{}-{}", Uuid::new_v4().simple(), code);

@@ -313,8 +313,7 @@ pub async fn create(
     uri: Uri,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let form = web::Form::parse(&body);
-    user.check_csrf(form.get("_csrf"))?;
+    let form = user.posted_form(&body)?;
     let lang = Lang::from_request(&headers, uri.query()).0;
     let bundle = state.bundle.current();
     let (view, ty) = creatable(&bundle, &list_id, form.get("doctype"))?;

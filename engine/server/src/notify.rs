@@ -179,8 +179,7 @@ pub async fn add(
     uri: Uri,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let form = web::Form::parse(&body);
-    user.check_csrf(form.get("_csrf"))?;
+    let form = user.posted_form(&body)?;
     let lang = Lang::from_request(&headers, uri.query()).0;
     let enterprise = enterprise_of(&user)?.to_owned();
     let kind = form.text("kind");
@@ -220,8 +219,7 @@ pub async fn remove(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let form = web::Form::parse(&body);
-    user.check_csrf(form.get("_csrf"))?;
+    user.posted_form(&body)?;
     let enterprise = enterprise_of(&user)?.to_owned();
     let id = Uuid::parse_str(&id).map_err(|_| AppError::not_found())?;
     state.store.unsubscribe(&enterprise, id).await?;

@@ -347,8 +347,7 @@ pub(crate) async fn posted_on_document(
     uri: &Uri,
     body: &[u8],
 ) -> Result<(web::Form, Document, Lang), AppError> {
-    let form = web::Form::parse(body);
-    user.check_csrf(form.get("_csrf"))?;
+    let form = user.posted_form(body)?;
     let doc = load_document(state, user, id).await?;
     Ok((form, doc, Lang::from_request(headers, uri.query()).0))
 }
@@ -676,8 +675,7 @@ pub async fn to_sign_form(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let form = web::Form::parse(&body);
-    user.check_csrf(form.get("_csrf"))?;
+    let form = user.posted_form(&body)?;
     let doc = load_document(&state, &user, &id).await?;
     let bundle = state.bundle_for(&doc).await;
     let data = if form.get("data") == Some("stored") {
@@ -710,9 +708,8 @@ pub async fn post_document(
     uri: Uri,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let form = web::Form::parse(&body);
+    let form = user.posted_form(&body)?;
     let field = |k: &str| form.get(k);
-    user.check_csrf(field("_csrf"))?;
     let doc = load_document(&state, &user, &id).await?;
     let lang = Lang::from_request(&headers, uri.query()).0;
     if field("_version").and_then(|v| v.parse::<i64>().ok()) != Some(doc.version) {

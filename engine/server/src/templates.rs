@@ -183,8 +183,7 @@ pub async fn delete(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let form = web::Form::parse(&body);
-    user.check_csrf(form.get("_csrf"))?;
+    user.posted_form(&body)?;
     let enterprise = enterprise_of(&user)?.to_owned();
     let id = Uuid::parse_str(&id).map_err(|_| AppError::not_found())?;
     state.store.delete_value_template(&enterprise, &user.user.card_no, id).await?;
