@@ -3,28 +3,14 @@
 //! they name, in a copy of the bundle that a running `certflow serve`
 //! watches; the new format must lint, pass its scenarios and be served.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
+use common::{bundle_copy, repo_root};
 
 /// The guide's fenced blocks in order: (language, content).
 fn blocks(guide: &str) -> Vec<(String, String)> {
@@ -64,10 +50,7 @@ fn get(address: &str, path: &str) -> String {
 #[test]
 fn the_analyst_guide_works_when_followed_literally() {
     let bin = env!("CARGO_BIN_EXE_certflow");
-    let dir = tempfile::tempdir().unwrap();
-    for sub in ["forms", "rules", "certificate-templates"] {
-        copy_tree(&repo_root().join(sub), &dir.path().join(sub));
-    }
+    let dir = bundle_copy();
     // A running server on the copy (its database and control token under data/).
     let mut child = Command::new(bin)
         .args(["serve", "--listen", "127.0.0.1:0", "--render-workers", "1"])

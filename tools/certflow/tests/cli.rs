@@ -1,12 +1,12 @@
 //! The `certflow` command as scripts use it (../shared/spec/CONTRACT.md):
 //! exit codes, output lines, the shipped bundle and broken copies of it.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Command, Output};
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
-}
+use common::{bundle_copy, repo_root};
 
 fn certflow(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_certflow")).args(args).current_dir(repo_root()).output().expect("runs")
@@ -14,30 +14,6 @@ fn certflow(args: &[&str]) -> Output {
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// A copy of the shipped bundle to break.
-fn bundle_copy() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for sub in ["forms", "rules", "certificate-templates"] {
-        if repo_root().join(sub).is_dir() {
-            copy_tree(&repo_root().join(sub), &dir.path().join(sub));
-        }
-    }
-    dir
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("readdir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).expect("copy");
-        }
-    }
 }
 
 #[test]
