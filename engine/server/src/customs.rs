@@ -370,11 +370,12 @@ pub async fn officer_page(
 
 /// The types an officer issues: those whose workflow customs starts.
 fn issuable(bundle: &certflow_core::CompiledBundle) -> impl Iterator<Item = &certflow_core::DocType> {
-    bundle
-        .doctypes
-        .values()
-        .map(AsRef::as_ref)
-        .filter(|t| bundle.workflow_for(&t.id).is_some_and(|w| w.started_by == certflow_core::raw::StartedBy::Customs))
+    bundle.doctypes.values().map(AsRef::as_ref).filter(|t| started_by_customs(bundle, &t.id))
+}
+
+/// Whether customs makes documents of `doctype` (notices), not enterprises.
+pub(crate) fn started_by_customs(bundle: &certflow_core::CompiledBundle, doctype: &str) -> bool {
+    bundle.workflow_for(doctype).is_some_and(|w| w.started_by == certflow_core::raw::StartedBy::Customs)
 }
 
 /// The field holding a type's business number: the key of its look-ups.

@@ -113,6 +113,11 @@ pub async fn bind_soft_cards(state: &AppState, cards_dir: &Path) -> Result<Vec<D
 /// `certflow ledger import` reads.
 pub const DEMO_LEDGER: &str = include_str!("../demo/e-ledger.json");
 
+/// The words of the demo's notices (what an officer would write): the
+/// reason (`{category}` is the type's), and the requirement of a type
+/// without and with attachment slots.
+const DEMO_NOTICES: &str = include_str!("../demo/notices.json");
+
 /// Imports the demo ledger when the bundle describes such records; every
 /// record must pass the record type's checks.
 pub async fn seed_ledger(state: &AppState) -> Result<usize, AppError> {
@@ -201,14 +206,20 @@ fn declaration_prefill(ty: &certflow_core::DocType, sample: &Value) -> Value {
 }
 
 async fn seed_notices(state: &AppState) -> Result<(), AppError> {
+    let words: Value = serde_json::from_str(DEMO_NOTICES).map_err(AppError::internal)?;
+    let word = |pointer: &str| words.pointer(pointer).and_then(Value::as_str).unwrap_or_default().to_owned();
     let bundle = state.bundle.current();
     let year = OffsetDateTime::now_utc().year();
     let mut serial = 3400;
     let officer = LOGINS[2].card_no;
-    // Notices are what customs issues: lists whose documents enterprises
-    // create themselves (新增) get none.
-    for list in bundle.list_views.values().filter(|l| l.create.is_empty()) {
+    // Notices are the types customs issues (`started_by: customs`), each
+    // once, in the order its list shows them.
+    let mut seeded = std::collections::HashSet::new();
+    for list in bundle.list_views.values() {
         for (i, doctype) in list.doctypes.iter().enumerate() {
+            if !customs::started_by_customs(&bundle, doctype) || !seeded.insert(doctype) {
+                continue;
+            }
             let Some(ty) = bundle.doctype(doctype) else { continue };
             let Some(workflow) = bundle.workflow_for(doctype) else { continue };
             let sample = ty.sample.clone().unwrap_or_else(|| json!({}));
@@ -221,14 +232,11 @@ async fn seed_notices(state: &AppState) -> Result<(), AppError> {
                 let decl_no = format!("0101{year}1{serial:09}");
                 let todo = status == workflow.initial;
                 let prefill = if todo { declaration_prefill(ty, &sample) } else { sample.clone() };
-                let reason = format!("{label}证书出证需要");
-                let requirement = if ty.attachments.is_empty() {
-                    "请补录生产日期、生产批次等信息"
-                } else {
-                    "请上传原产地证明及卫生证书扫描件"
-                };
+                let reason = word("/reason").replace("{category}", &label);
+                let requirement =
+                    word(if ty.attachments.is_empty() { "/requirement" } else { "/requirement_with_attachments" });
                 let doc =
-                    customs::issue(state, ENTERPRISE_A.0, doctype, &decl_no, &reason, requirement, prefill, officer)
+                    customs::issue(state, ENTERPRISE_A.0, doctype, &decl_no, &reason, &requirement, prefill, officer)
                         .await?;
                 if !todo {
                     let mut data = doc.data.clone();
@@ -262,8 +270,8 @@ async fn seed_notices(state: &AppState) -> Result<(), AppError> {
     if let Some(ty) = bundle
         .list_views
         .values()
-        .filter(|l| l.create.is_empty())
         .flat_map(|l| l.doctypes.iter())
+        .filter(|d| customs::started_by_customs(&bundle, d))
         .find_map(|d| bundle.doctype(d))
     {
         let doctype = &ty.id;
@@ -273,8 +281,8 @@ async fn seed_notices(state: &AppState) -> Result<(), AppError> {
             ENTERPRISE_B.0,
             doctype,
             &format!("5300{year}1000000001"),
-            "出证需要",
-            "请补录",
+            &word("/other_enterprise/reason"),
+            &word("/other_enterprise/requirement"),
             declaration_prefill(ty, &sample),
             officer,
         )
