@@ -37,6 +37,37 @@ impl Format {
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|f| f.name() == name)
     }
+
+    /// Whether `text` is written in this format.
+    pub fn accepts(self, text: &str) -> bool {
+        match self {
+            Format::Date => crate::checks::date_valid(text),
+            Format::DeclarationNo => crate::checks::declaration_no_valid(text),
+            Format::Iso6346 => crate::checks::iso6346_valid(text),
+            Format::Uscc => crate::checks::uscc_valid(text),
+        }
+    }
+
+    /// What a value in the wrong format is told, after the value: (zh, en).
+    pub fn problem(self) -> (&'static str, &'static str) {
+        match self {
+            Format::Date => (
+                "日期格式不正确，请按 YYYY-MM-DD 录入或从日历中选择",
+                "must be a date written YYYY-MM-DD: type it so or pick it from the calendar",
+            ),
+            Format::DeclarationNo => {
+                ("应为 18 位数字的报关单号，请核对", "must be an 18-digit customs declaration number: check it")
+            }
+            Format::Iso6346 => (
+                "不符合集装箱号规则（4 位字母加 7 位数字，末位为校验位），请核对",
+                "is not a valid container number (4 letters and 7 digits, the last one a check digit, per ISO 6346): check it",
+            ),
+            Format::Uscc => (
+                "不是有效的 18 位统一社会信用代码（末位校验码不符），请核对",
+                "is not a valid 18-character unified social credit code (the check character does not match): check it",
+            ),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -435,24 +435,7 @@ fn value_error(
             ("type".into(), format!("应为{zh}，请重新录入"), format!("must be {en}: enter it again"))
         }
         ValidationErrorKind::Format { format } => {
-            let (zh, en) = match Format::parse(format) {
-                Some(Format::Date) => (
-                    "日期格式不正确，请按 YYYY-MM-DD 录入或从日历中选择",
-                    "must be a date written YYYY-MM-DD: type it so or pick it from the calendar",
-                ),
-                Some(Format::DeclarationNo) => {
-                    ("应为 18 位数字的报关单号，请核对", "must be an 18-digit customs declaration number: check it")
-                }
-                Some(Format::Iso6346) => (
-                    "不符合集装箱号规则（4 位字母加 7 位数字，末位为校验位），请核对",
-                    "is not a valid container number (4 letters and 7 digits, the last one a check digit, per ISO 6346): check it",
-                ),
-                Some(Format::Uscc) => (
-                    "不是有效的 18 位统一社会信用代码（末位校验码不符），请核对",
-                    "is not a valid 18-character unified social credit code (the check character does not match): check it",
-                ),
-                None => ("格式不正确", "has the wrong format"),
-            };
+            let (zh, en) = Format::parse(format).map_or(("格式不正确", "has the wrong format"), Format::problem);
             (format!("format.{format}"), format!("“{shown}”{zh}"), format!("\"{shown}\" {en}"))
         }
         ValidationErrorKind::Enum { .. } if field.and_then(|f| f.param.as_ref()).is_some() => {

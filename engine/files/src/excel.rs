@@ -1142,28 +1142,12 @@ fn check_text(place: &CellPlace<'_>, text: &str) -> Result<(), FieldError> {
         ));
     }
     let shown = || CellValue::Text(text.to_owned()).shown();
-    let (valid, zh, en) = match field.format {
-        Some(Format::DeclarationNo) => (
-            checks::declaration_no_valid(text),
-            "应为 18 位数字的报关单号，请核对",
-            "must be an 18-digit customs declaration number: check it",
-        ),
-        Some(Format::Iso6346) => (
-            checks::iso6346_valid(text),
-            "不符合集装箱号规则（4 位字母加 7 位数字，末位为校验位），请核对",
-            "is not a valid container number (4 letters and 7 digits, the last one a check digit): check it",
-        ),
-        Some(Format::Uscc) => (
-            checks::uscc_valid(text),
-            "不是有效的 18 位统一社会信用代码，请核对",
-            "is not a valid 18-character unified social credit code: check it",
-        ),
-        Some(Format::Date) | None => (true, "", ""),
-    };
-    if !valid {
-        let format = field.format.map(Format::name).unwrap_or_default();
+    // Dates are read (and checked) as dates before this.
+    let wrong = field.format.filter(|f| *f != Format::Date && !f.accepts(text));
+    if let Some(format) = wrong {
+        let (zh, en) = format.problem();
         return Err(place.error(
-            &format!("format.{format}"),
+            &format!("format.{}", format.name()),
             format!("“{}”{zh}", shown()),
             format!("\"{}\" {en}", shown()),
         ));
